@@ -1,0 +1,379 @@
+"""``DeepFM``: a scikit-learn-style estimator over the TF1 graph in ``graph.py``.
+
+Accepts the classic reference's parameter dict unchanged, validates everything at
+``fit``, trains in an explicit ``Session`` loop and records per-epoch metrics.
+"""
+import numbers
+import time
+import warnings
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from . import graph as G
+from .metrics import resolve_metric
+
+PREDICT_BATCH_SIZE = 16384  # rows per session.run when predicting (no effect on results)
+REFIT_MAX_EPOCHS = 100  # the reference's cap when refitting on train + valid
+
+
+def _is_int(x):
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_real(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _check(condition, message):
+    if not condition:
+        raise ValueError(message)
+
+
+def _as_2d(X, name):
+    """``X`` as a non-empty 2-D numeric numpy array (no copy when it already is one)."""
+    try:
+        arr = np.asarray(X)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular 2-D array (rows x fields): {err}") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be a rectangular 2-D numeric array; got ragged rows or non-numeric values")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (rows x fields), got shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def _first_bad(mask):
+    row, col = np.argwhere(mask)[0]
+    return f"row {row}, field {col}"
+
+
+class DeepFM(BaseEstimator):
+    """DeepFM for binary classification (``loss_type="logloss"``) or regression (``"mse"``).
+
+    Parameters follow the classic TF1 reference (``dropout_*`` are keep-probabilities),
+    plus ``layout`` (``"paper"``: sigmoid(y_FM + y_DNN); ``"concat"``: the reference's
+    concat-projection), ``l2_reg_embedding``, ``patience`` (early stopping after that
+    many epochs without improvement; ``None``: the reference's rule of five consecutive
+    worsening epochs) and ``eval_train`` (score the training set every epoch).
+    ``greater_is_better=None`` follows the metric. ``feature_size`` should come from the
+    feature dictionary (``feat_dim``); when omitted it is inferred from the data.
+    """
+
+    def __init__(self, feature_size=None, field_size=None, embedding_size=8, dropout_fm=(1.0, 1.0),
+                 deep_layers=(32, 32), dropout_deep=(0.5, 0.5, 0.5), deep_layers_activation="relu",
+                 epoch=10, batch_size=256, learning_rate=0.001, optimizer_type="adam", batch_norm=0,
+                 batch_norm_decay=0.995, verbose=False, random_seed=2016, use_fm=True, use_deep=True,
+                 loss_type="logloss", eval_metric="gini_norm", l2_reg=0.0, greater_is_better=None,
+                 layout="paper", l2_reg_embedding=0.0, patience=None, eval_train=True):
+        self.feature_size = feature_size
+        self.field_size = field_size
+        self.embedding_size = embedding_size
+        self.dropout_fm = dropout_fm
+        self.deep_layers = deep_layers
+        self.dropout_deep = dropout_deep
+        self.deep_layers_activation = deep_layers_activation
+        self.epoch = epoch
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer_type = optimizer_type
+        self.batch_norm = batch_norm
+        self.batch_norm_decay = batch_norm_decay
+        self.verbose = verbose
+        self.random_seed = random_seed
+        self.use_fm = use_fm
+        self.use_deep = use_deep
+        self.loss_type = loss_type
+        self.eval_metric = eval_metric
+        self.l2_reg = l2_reg
+        self.greater_is_better = greater_is_better
+        self.layout = layout
+        self.l2_reg_embedding = l2_reg_embedding
+        self.patience = patience
+        self.eval_train = eval_train
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self):
+        """Validate the parameters; return ``(activation, metric name, metric fn, greater_is_better)``."""
+        for name in ("embedding_size", "epoch", "batch_size"):
+            value = getattr(self, name)
+            _check(_is_int(value) and value >= 1, f"{name} must be a positive integer, got {value!r}")
+        for name in ("feature_size", "field_size"):
+            value = getattr(self, name)
+            _check(value is None or (_is_int(value) and value >= 1),
+                   f"{name} must be a positive integer or None, got {value!r}")
+        try:
+            layers = tuple(self.deep_layers)
+        except TypeError:
+            raise ValueError(f"deep_layers must be a sequence of positive integers, got {self.deep_layers!r}") from None
+        _check(all(_is_int(u) and u >= 1 for u in layers),
+               f"deep_layers must be a sequence of positive integers, got {self.deep_layers!r}")
+        for name, expected in (("dropout_fm", 2), ("dropout_deep", len(layers) + 1)):
+            value = getattr(self, name)
+            keeps = tuple(value) if isinstance(value, (list, tuple, np.ndarray)) else ()
+            _check(len(keeps) == expected and all(_is_real(k) and 0.0 < k <= 1.0 for k in keeps),
+                   f"{name} must be {expected} keep-probabilities in (0, 1], got {value!r}")
+        _check(_is_real(self.learning_rate) and self.learning_rate > 0 and np.isfinite(self.learning_rate),
+               f"learning_rate must be a positive number, got {self.learning_rate!r}")
+        _check(self.optimizer_type in G.OPTIMIZERS,
+               f"optimizer_type must be one of {sorted(G.OPTIMIZERS)}, got {self.optimizer_type!r}")
+        _check(self.batch_norm in (0, 1, True, False), f"batch_norm must be 0/1 or a bool, got {self.batch_norm!r}")
+        _check(_is_real(self.batch_norm_decay) and 0.0 < self.batch_norm_decay < 1.0,
+               f"batch_norm_decay must be in (0, 1), got {self.batch_norm_decay!r}")
+        _check(_is_int(self.random_seed), f"random_seed must be an integer, got {self.random_seed!r}")
+        _check(self.use_fm in (0, 1, True, False) and self.use_deep in (0, 1, True, False),
+               "use_fm and use_deep must be booleans")
+        _check(self.use_fm or self.use_deep, "at least one of use_fm and use_deep must be true")
+        _check(self.loss_type in G.LOSSES, f"loss_type must be one of {G.LOSSES}, got {self.loss_type!r}")
+        _check(self.layout in G.LAYOUTS, f"layout must be one of {G.LAYOUTS}, got {self.layout!r}")
+        for name in ("l2_reg", "l2_reg_embedding"):
+            value = getattr(self, name)
+            _check(_is_real(value) and value >= 0, f"{name} must be a non-negative number, got {value!r}")
+        _check(self.greater_is_better in (None, True, False),
+               f"greater_is_better must be None or a bool, got {self.greater_is_better!r}")
+        _check(self.patience is None or (_is_int(self.patience) and self.patience >= 1),
+               f"patience must be None or a positive integer, got {self.patience!r}")
+        activation = self.deep_layers_activation
+        if isinstance(activation, str):
+            _check(activation in G.ACTIVATIONS,
+                   f"deep_layers_activation must be a callable or one of {sorted(G.ACTIVATIONS)}, got {activation!r}")
+            activation = G.ACTIVATIONS[activation]
+        elif not callable(activation):
+            raise ValueError(f"deep_layers_activation must be a callable or a name, got {activation!r}")
+        metric_name, metric, metric_greater = resolve_metric(self.eval_metric)
+        greater = self.greater_is_better
+        if greater is None:
+            greater = True if metric_greater is None else metric_greater
+        return layers, activation, metric_name, metric, greater
+
+    def _check_X(self, Xi, Xv, suffix=""):
+        """Validate a feature pair; return contiguous ``(int32, float32)`` arrays."""
+        name_i, name_v = f"Xi{suffix}", f"Xv{suffix}"
+        Xi, Xv = _as_2d(Xi, name_i), _as_2d(Xv, name_v)
+        if Xi.shape != Xv.shape:
+            raise ValueError(f"{name_i} and {name_v} must have the same shape, got {Xi.shape} and {Xv.shape}")
+        if not np.issubdtype(Xi.dtype, np.integer):
+            raise TypeError(f"{name_i} must hold integer feature indices, got dtype {Xi.dtype}")
+        field_size = getattr(self, "field_size_", None)
+        if field_size is not None and Xi.shape[1] != field_size:
+            raise ValueError(f"{name_i} has {Xi.shape[1]} fields, the model expects field_size={field_size}")
+        feature_size = getattr(self, "feature_size_", None)
+        if Xi.min() < 0:
+            raise ValueError(f"{name_i} holds a negative feature index at {_first_bad(Xi < 0)}")
+        if feature_size is not None and Xi.max() >= feature_size:
+            raise ValueError(f"{name_i} holds feature index {Xi.max()} >= feature_size={feature_size} "
+                             f"at {_first_bad(Xi >= feature_size)}")
+        Xv = np.ascontiguousarray(Xv, dtype=np.float32)
+        finite = np.isfinite(Xv)
+        if not finite.all():
+            raise ValueError(f"{name_v} holds a non-finite value (NaN or inf) at {_first_bad(~finite)}")
+        return np.ascontiguousarray(Xi, dtype=np.int32), Xv
+
+    def _check_y(self, y, n_rows, name):
+        try:
+            y = np.asarray(y, dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name} must be a 1-D numeric array: {err}") from None
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1 or y.shape[0] != n_rows:
+            raise ValueError(f"{name} must be 1-D with one label per row ({n_rows}), got shape {y.shape}")
+        if not np.isfinite(y).all():
+            raise ValueError(f"{name} holds a non-finite label at row {np.flatnonzero(~np.isfinite(y))[0]}")
+        if self.loss_type == "logloss" and not np.isin(y, (0.0, 1.0)).all():
+            bad = np.flatnonzero(~np.isin(y, (0.0, 1.0)))[0]
+            raise ValueError(f"{name} must hold 0/1 labels for loss_type='logloss'; row {bad} is {y[bad]}")
+        return np.ascontiguousarray(y)
+
+    def _check_fitted(self):
+        if getattr(self, "session_", None) is None:
+            raise NotFittedError("This DeepFM instance is not fitted yet: call fit() first")
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, Xi_train, Xv_train, y_train, Xi_valid=None, Xv_valid=None, y_valid=None,
+            early_stopping=False, refit=False):
+        """Train on ``(Xi_train, Xv_train, y_train)``; score ``*_valid`` every epoch when given.
+
+        ``early_stopping`` stops by ``patience`` (or the reference's rule) and keeps the
+        best validation epoch's weights; ``refit`` then goes on training on train + valid
+        until the training score reaches that of the best epoch, as the reference does.
+        """
+        layers, activation, self.metric_name_, self._metric, self.greater_is_better_ = self._check_params()
+        self._close_session()
+        for attr in ("feature_size_", "field_size_"):
+            self.__dict__.pop(attr, None)
+        self.field_size_ = self.field_size
+        Xi, Xv = self._check_X(Xi_train, Xv_train, "_train")
+        self.field_size_ = Xi.shape[1]
+        y = self._check_y(y_train, Xi.shape[0], "y_train")
+        has_valid = Xi_valid is not None or Xv_valid is not None or y_valid is not None
+        if has_valid:
+            if Xi_valid is None or Xv_valid is None or y_valid is None:
+                raise ValueError("Xi_valid, Xv_valid and y_valid must be given together")
+            Xi_va, Xv_va = self._check_X(Xi_valid, Xv_valid, "_valid")
+            y_va = self._check_y(y_valid, Xi_va.shape[0], "y_valid")
+        elif early_stopping or refit:
+            raise ValueError("early_stopping and refit need validation data (Xi_valid, Xv_valid, y_valid)")
+        self.feature_size_ = self._resolve_feature_size(Xi, Xi_va if has_valid else None)
+
+        cfg = G.GraphConfig(
+            feature_size=self.feature_size_, field_size=self.field_size_, embedding_size=self.embedding_size,
+            deep_layers=layers, activation=activation, dropout_fm=tuple(map(float, self.dropout_fm)),
+            dropout_deep=tuple(map(float, self.dropout_deep)), use_fm=bool(self.use_fm),
+            use_deep=bool(self.use_deep), layout=self.layout, batch_norm=bool(self.batch_norm),
+            batch_norm_decay=float(self.batch_norm_decay), loss_type=self.loss_type,
+            l2_reg=float(self.l2_reg), l2_reg_embedding=float(self.l2_reg_embedding),
+            optimizer_type=self.optimizer_type, learning_rate=float(self.learning_rate),
+            random_seed=int(self.random_seed), output_bias=self._base_rate_bias(y))
+        self._graph = G.build_graph(cfg)
+        self.graph_ = self._graph.graph
+        self.session_ = tf.Session(graph=self.graph_)
+        self.session_.run(self._graph.init_op)
+
+        self.train_result_, self.valid_result_, self.epoch_seconds_ = [], [], []
+        self.best_epoch_, best_weights = None, None
+        for epoch in range(self.epoch):
+            start = time.perf_counter()
+            self._train_epoch(Xi, Xv, y, epoch)
+            self.epoch_seconds_.append(time.perf_counter() - start)
+            if self.eval_train:
+                self.train_result_.append(self.evaluate(Xi, Xv, y))
+            if has_valid:
+                self.valid_result_.append(self.evaluate(Xi_va, Xv_va, y_va))
+                if self.best_epoch_ is None or self._better(self.valid_result_[-1], self.valid_result_[self.best_epoch_]):
+                    self.best_epoch_ = epoch
+                    if early_stopping:
+                        best_weights = self.get_weights()
+            self._report(epoch, time.perf_counter() - start)
+            if early_stopping and self._should_stop():
+                break
+        self.n_epochs_ = epoch + 1
+        if early_stopping:
+            self._set_weights(best_weights)
+        if refit and has_valid:
+            self._refit(np.concatenate([Xi, Xi_va]), np.concatenate([Xv, Xv_va]), np.concatenate([y, y_va]))
+        return self
+
+    def _resolve_feature_size(self, Xi, Xi_valid):
+        seen = int(max(Xi.max(), -1 if Xi_valid is None else Xi_valid.max())) + 1
+        if self.feature_size is None:
+            warnings.warn(f"feature_size inferred from the data as {seen}: indices never seen here (such as "
+                          "out-of-vocabulary ones) will be rejected; pass feature_size=FeatureDictionary.feat_dim",
+                          stacklevel=3)
+            return seen
+        if seen > self.feature_size:
+            raise ValueError(f"Xi holds feature index {seen - 1} >= feature_size={self.feature_size}")
+        return int(self.feature_size)
+
+    def _base_rate_bias(self, y):
+        if self.loss_type == "mse":
+            return float(y.mean())
+        rate = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
+        return float(np.log(rate / (1.0 - rate)))
+
+    def _epoch_order(self, n_rows, epoch):
+        """The seeded shuffle of one epoch (a pure function of seed and epoch)."""
+        return np.random.default_rng([self.random_seed, epoch]).permutation(n_rows)
+
+    def _train_epoch(self, Xi, Xv, y, epoch):
+        """One pass over the data in shuffled batches of ``batch_size``, the last partial one included."""
+        g = self._graph
+        order = self._epoch_order(Xi.shape[0], epoch)
+        keep_fm, keep_deep = np.asarray(self.dropout_fm, np.float32), np.asarray(self.dropout_deep, np.float32)
+        for start in range(0, order.size, self.batch_size):
+            rows = order[start:start + self.batch_size]
+            self.session_.run(g.train_op, {g.feat_index: Xi[rows], g.feat_value: Xv[rows], g.label: y[rows],
+                                           g.dropout_keep_fm: keep_fm, g.dropout_keep_deep: keep_deep,
+                                           g.train_phase: True})
+
+    def _better(self, a, b):
+        return a > b if self.greater_is_better_ else a < b
+
+    def _should_stop(self):
+        scores = self.valid_result_
+        if self.patience is not None:
+            return len(scores) - 1 - self.best_epoch_ >= self.patience
+        # The reference's rule: five consecutive epochs, each worse than the one before.
+        return len(scores) > 5 and all(self._better(scores[-k - 1], scores[-k]) for k in range(1, 5))
+
+    def _refit(self, Xi, Xv, y):
+        """Train on train + valid until the training score reaches the best epoch's (reference rule)."""
+        target = self.train_result_[self.best_epoch_] if self.eval_train else None
+        if target is None:
+            raise ValueError("refit needs eval_train=True: it stops on the best epoch's training score")
+        for extra in range(REFIT_MAX_EPOCHS):
+            self._train_epoch(Xi, Xv, y, self.n_epochs_ + extra)
+            score = self.evaluate(Xi, Xv, y)
+            if abs(score - target) < 0.001 or self._better(score, target):
+                break
+        self.refit_epochs_ = extra + 1
+
+    def _report(self, epoch, seconds):
+        if not self.verbose or (epoch + 1) % int(self.verbose):
+            return
+        parts = [f"[{epoch + 1}]"]
+        if self.eval_train:
+            parts.append(f"train-{self.metric_name_}={self.train_result_[-1]:.4f}")
+        if self.valid_result_:
+            parts.append(f"valid-{self.metric_name_}={self.valid_result_[-1]:.4f}")
+        print(" ".join(parts) + f" [{seconds:.1f} s]", flush=True)
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, Xi, Xv):
+        """Probabilities of the positive class (``logloss``) or predicted values (``mse``), shape (n,)."""
+        self._check_fitted()
+        Xi, Xv = self._check_X(Xi, Xv)
+        g = self._graph
+        chunks = [self.session_.run(g.out, {g.feat_index: Xi[s:s + PREDICT_BATCH_SIZE],
+                                            g.feat_value: Xv[s:s + PREDICT_BATCH_SIZE]})
+                  for s in range(0, Xi.shape[0], PREDICT_BATCH_SIZE)]
+        return np.concatenate(chunks)
+
+    def predict_proba(self, Xi, Xv):
+        """Two columns, ``[P(y=0), P(y=1)]`` (logloss models only)."""
+        if self.loss_type != "logloss":
+            raise ValueError("predict_proba needs loss_type='logloss'")
+        p = self.predict(Xi, Xv)
+        return np.column_stack([1.0 - p, p])
+
+    def evaluate(self, Xi, Xv, y):
+        """The ``eval_metric`` of the predictions on ``(Xi, Xv)`` against ``y``."""
+        self._check_fitted()
+        y = self._check_y(y, np.shape(Xi)[0] if np.ndim(Xi) else -1, "y")
+        return float(self._metric(y, self.predict(Xi, Xv)))
+
+    # ------------------------------------------------------------------ weights
+    def get_weights(self):
+        """The model's variables as numpy arrays, keyed as in ``graph.init_weights``."""
+        self._check_fitted()
+        return self.session_.run(self._graph.weights)
+
+    def _set_weights(self, values):
+        setters = self._graph.weight_setters
+        self.session_.run([setters[k][1] for k in values], {setters[k][0]: v for k, v in values.items()})
+
+    # Drop-in names of the classic reference.
+    @property
+    def train_result(self):
+        return self.train_result_
+
+    @property
+    def valid_result(self):
+        return self.valid_result_
+
+    def _close_session(self):
+        session = self.__dict__.pop("session_", None)
+        if session is not None:
+            session.close()
+
+    def __del__(self):
+        try:
+            self._close_session()
+        except Exception:  # interpreter shutdown
+            pass

@@ -1,0 +1,291 @@
+"""The DeepFM computation graph (Guo et al., IJCAI 2017) in TensorFlow-1 graph style.
+
+Notation: N = batch rows, F = fields (``field_size``), K = ``embedding_size``,
+M = ``feature_size``, D_i = width of deep layer i.
+
+    y_FM  = <w, x> + sum_{i<j} <v_i, v_j> x_i x_j          (first + second order)
+    y_DNN = MLP(concat_f(v_f x_f))                          (shares the embeddings v)
+    paper layout:  logit = y_first + y_second + w_out . a_H + b
+    concat layout: logit = [y_first, y_second, a_H] . w_concat + b   (classic reference)
+
+Dropout masks come from stateless random ops seeded with ``(random_seed, step)``, so a
+training step draws the same mask whichever training loop runs it, in any process.
+Nothing here knows about files, folds or plotting.
+"""
+from dataclasses import dataclass
+from typing import Tuple
+
+import tensorflow.compat.v1 as tf
+
+ACTIVATIONS = {
+    "relu": tf.nn.relu,
+    "tanh": tf.nn.tanh,
+    "sigmoid": tf.nn.sigmoid,
+    "elu": tf.nn.elu,
+    "selu": tf.nn.selu,
+    "leaky_relu": tf.nn.leaky_relu,
+    "softplus": tf.nn.softplus,
+    "linear": tf.identity,
+}
+
+OPTIMIZERS = {
+    "adam": lambda lr: tf.train.AdamOptimizer(lr, beta1=0.9, beta2=0.999, epsilon=1e-8),
+    "adagrad": lambda lr: tf.train.AdagradOptimizer(lr, initial_accumulator_value=1e-8),
+    "gd": lambda lr: tf.train.GradientDescentOptimizer(lr),
+    "momentum": lambda lr: tf.train.MomentumOptimizer(lr, momentum=0.95),
+    "ftrl": lambda lr: tf.train.FtrlOptimizer(lr),
+    "rmsprop": lambda lr: tf.train.RMSPropOptimizer(lr),
+}
+
+LAYOUTS = ("paper", "concat")
+LOSSES = ("logloss", "mse")
+BATCH_NORM_EPSILON = 1e-3
+_SEEDS_PER_STEP = 64  # dropout seed slots per training step (2 FM + one per deep layer)
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    """Everything the graph depends on, validated by the estimator."""
+
+    feature_size: int
+    field_size: int
+    embedding_size: int
+    deep_layers: Tuple[int, ...]
+    activation: object
+    dropout_fm: Tuple[float, ...]
+    dropout_deep: Tuple[float, ...]
+    use_fm: bool
+    use_deep: bool
+    layout: str
+    batch_norm: bool
+    batch_norm_decay: float
+    loss_type: str
+    l2_reg: float
+    l2_reg_embedding: float
+    optimizer_type: str
+    learning_rate: float
+    random_seed: int
+    output_bias: float  # initial global bias: the base-rate logit (or mean target for mse)
+
+
+def _normal(shape, std, seed, key):
+    return tf.random.stateless_normal(shape, seed=[seed, key], stddev=std)
+
+
+def _glorot(n_in, n_out, seed, key):
+    return _normal([n_in, n_out], (2.0 / (n_in + n_out)) ** 0.5, seed, key)
+
+
+def _variable(initial_value, name, trainable=True):
+    return tf.Variable(initial_value, name=name, trainable=trainable, use_resource=True)
+
+
+def init_weights(cfg):
+    """Create the model's variables, keyed with the paper's names.
+
+    ``feature_embeddings`` M*K, ``feature_bias`` M*1, ``layer_i``/``bias_i`` of the deep
+    stack (+ ``bn_scale_i``/``bn_offset_i``/``bn_mean_i``/``bn_variance_i`` with batch
+    norm), and the output weights: ``deep_projection``/``output_bias`` (paper layout) or
+    ``concat_projection``/``concat_bias`` (concat layout). Initial values are stateless
+    functions of ``random_seed``, hence identical in every process.
+    """
+    seed, K, F = cfg.random_seed, cfg.embedding_size, cfg.field_size
+    w = {
+        "feature_embeddings": _variable(_normal([cfg.feature_size, K], 0.01, seed, 0), "feature_embeddings"),
+        "feature_bias": _variable(tf.zeros([cfg.feature_size, 1]), "feature_bias"),
+    }
+    width = F * K
+    if cfg.use_deep:
+        for i, units in enumerate(cfg.deep_layers):
+            w[f"layer_{i}"] = _variable(_glorot(width, units, seed, 1 + i), f"layer_{i}")
+            w[f"bias_{i}"] = _variable(tf.zeros([units]), f"bias_{i}")
+            if cfg.batch_norm:
+                w[f"bn_scale_{i}"] = _variable(tf.ones([units]), f"bn_scale_{i}")
+                w[f"bn_offset_{i}"] = _variable(tf.zeros([units]), f"bn_offset_{i}")
+                w[f"bn_mean_{i}"] = _variable(tf.zeros([units]), f"bn_mean_{i}", trainable=False)
+                w[f"bn_variance_{i}"] = _variable(tf.ones([units]), f"bn_variance_{i}", trainable=False)
+            width = units
+    bias = tf.constant([cfg.output_bias], tf.float32)
+    if cfg.layout == "paper":
+        if cfg.use_deep:
+            w["deep_projection"] = _variable(_glorot(width, 1, seed, 100), "deep_projection")
+        w["output_bias"] = _variable(bias, "output_bias")
+    else:
+        concat_size = (F + K if cfg.use_fm else 0) + (width if cfg.use_deep else 0)
+        w["concat_projection"] = _variable(_glorot(concat_size, 1, seed, 100), "concat_projection")
+        w["concat_bias"] = _variable(bias, "concat_bias")
+    return w
+
+
+def _switch(train_phase, train_fn, infer_fn):
+    """Branch on the phase: statically for a Python bool, with ``tf.cond`` for a tensor."""
+    if isinstance(train_phase, bool):
+        return train_fn() if train_phase else infer_fn()
+    return tf.cond(train_phase, train_fn, infer_fn)
+
+
+def _dropout(x, keep, train_phase, seed):
+    """Inverted dropout with a stateless mask; ``keep`` is a keep-probability."""
+    if isinstance(keep, float) and keep >= 1.0:
+        return x
+    if train_phase is False:
+        return x
+
+    def drop():
+        mask = tf.random.stateless_uniform(tf.shape(x), seed=seed) < keep
+        return x * tf.cast(mask, x.dtype) / keep
+
+    return _switch(train_phase, drop, lambda: x)
+
+
+def _batch_norm(x, w, i, train_phase, decay, updates):
+    """Batch norm from ``tf.nn.moments``; moving statistics are updated only through ``updates``."""
+    moving_mean, moving_var = w[f"bn_mean_{i}"], w[f"bn_variance_{i}"]
+
+    def batch_stats():
+        mean, var = tf.nn.moments(x, axes=[0])
+        updates.append(moving_mean.assign(moving_mean * decay + mean * (1.0 - decay)))
+        updates.append(moving_var.assign(moving_var * decay + var * (1.0 - decay)))
+        return mean, var
+
+    if isinstance(train_phase, bool):
+        mean, var = batch_stats() if train_phase else (moving_mean, moving_var)
+    else:
+        batch_mean, batch_var = batch_stats()
+        mean, var = tf.cond(train_phase, lambda: (batch_mean, batch_var),
+                            lambda: (tf.identity(moving_mean), tf.identity(moving_var)))
+    return tf.nn.batch_normalization(x, mean, var, w[f"bn_offset_{i}"], w[f"bn_scale_{i}"], BATCH_NORM_EPSILON)
+
+
+@dataclass
+class Forward:
+    """Tensors of one forward pass."""
+
+    logits: tf.Tensor  # N
+    y_first_order: tf.Tensor  # N * F
+    y_second_order: tf.Tensor  # N * K
+    y_deep: tf.Tensor  # N * D_last
+    embeddings: tf.Tensor  # N * F * K (scaled by feature values)
+    bn_updates: list  # moving-average update ops, to run with the training op only
+
+
+def forward(w, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, step):
+    """Build DeepFM's forward pass on ``feat_index``/``feat_value`` (N * F).
+
+    ``train_phase`` is a Python bool or a boolean tensor; ``keep_fm`` (2) and
+    ``keep_deep`` (len(deep_layers) + 1) are floats or a float vector tensor; ``step``
+    (int64 scalar) seeds the dropout masks.
+    """
+    seeds = [tf.stack([tf.constant(cfg.random_seed, tf.int64), step * _SEEDS_PER_STEP + j])
+             for j in range(len(cfg.deep_layers) + 3)]
+    x = tf.expand_dims(feat_value, 2)  # N * F * 1
+
+    # First order: sum_f w_f x_f
+    y_first_order = tf.reduce_sum(tf.nn.embedding_lookup(w["feature_bias"], feat_index) * x, 2)  # N * F
+    y_first_order = _dropout(y_first_order, keep_fm[0], train_phase, seeds[0])
+
+    # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]
+    embeddings = tf.nn.embedding_lookup(w["feature_embeddings"], feat_index) * x  # N * F * K
+    sum_square = tf.square(tf.reduce_sum(embeddings, 1))  # N * K
+    square_sum = tf.reduce_sum(tf.square(embeddings), 1)  # N * K
+    y_second_order = _dropout(0.5 * (sum_square - square_sum), keep_fm[1], train_phase, seeds[1])
+
+    # Deep component: a_{l+1} = act(BN(W_l a_l + b_l)), with dropout on every input
+    bn_updates = []
+    y_deep = tf.reshape(embeddings, [-1, cfg.field_size * cfg.embedding_size])  # N * (F*K)
+    y_deep = _dropout(y_deep, keep_deep[0], train_phase, seeds[2])
+    if cfg.use_deep:
+        for i in range(len(cfg.deep_layers)):
+            y_deep = tf.matmul(y_deep, w[f"layer_{i}"]) + w[f"bias_{i}"]  # N * D_i
+            if cfg.batch_norm:
+                y_deep = _batch_norm(y_deep, w, i, train_phase, cfg.batch_norm_decay, bn_updates)
+            y_deep = _dropout(cfg.activation(y_deep), keep_deep[i + 1], train_phase, seeds[3 + i])
+
+    # Output
+    if cfg.layout == "paper":
+        logits = w["output_bias"]  # 1
+        if cfg.use_fm:
+            logits = logits + tf.reduce_sum(y_first_order, 1) + tf.reduce_sum(y_second_order, 1)
+        if cfg.use_deep:
+            logits = logits + tf.squeeze(tf.matmul(y_deep, w["deep_projection"]), 1)
+    else:
+        parts = ([y_first_order, y_second_order] if cfg.use_fm else []) + ([y_deep] if cfg.use_deep else [])
+        concat_input = tf.concat(parts, axis=1)  # N * (F + K + D_last)
+        logits = tf.squeeze(tf.matmul(concat_input, w["concat_projection"]), 1) + w["concat_bias"]
+    return Forward(logits, y_first_order, y_second_order, y_deep, embeddings, bn_updates)
+
+
+def predictions(cfg, logits):
+    """Probabilities for logloss, raw values for mse."""
+    return tf.nn.sigmoid(logits) if cfg.loss_type == "logloss" else tf.identity(logits)
+
+
+def loss(w, cfg, fwd, label):
+    """Mean loss (from logits for logloss) plus L2 on deep weights and, optionally, embeddings."""
+    if cfg.loss_type == "logloss":
+        data_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=fwd.logits))
+    else:
+        data_loss = tf.reduce_mean(tf.square(label - fwd.logits))
+    penalties = []
+    if cfg.l2_reg > 0:
+        penalties += [cfg.l2_reg * tf.nn.l2_loss(v) for k, v in w.items()
+                      if k.startswith("layer_") or k.endswith("projection")]
+    if cfg.l2_reg_embedding > 0:
+        batch_rows = tf.cast(tf.shape(fwd.embeddings)[0], tf.float32)
+        penalties.append(cfg.l2_reg_embedding * tf.nn.l2_loss(fwd.embeddings) / batch_rows)
+    return tf.add_n([data_loss] + penalties) if penalties else data_loss
+
+
+@dataclass
+class DeepFMGraph:
+    """The classic placeholders and the ops the estimator runs."""
+
+    graph: tf.Graph
+    weights: dict
+    feat_index: tf.Tensor
+    feat_value: tf.Tensor
+    label: tf.Tensor
+    dropout_keep_fm: tf.Tensor
+    dropout_keep_deep: tf.Tensor
+    train_phase: tf.Tensor
+    global_step: tf.Variable
+    terms: Forward  # the forward pass on the placeholders
+    out: tf.Tensor
+    loss: tf.Tensor
+    train_op: tf.Operation
+    init_op: tf.Operation
+    optimizer: object
+    weight_setters: dict  # name -> (placeholder, assign op), to load numpy weights
+
+
+def build_graph(cfg):
+    """Build the placeholder graph: ``out`` for prediction and ``train_op`` for one step.
+
+    The dropout and phase placeholders default to inference, so running ``out`` with
+    only ``feat_index``/``feat_value`` fed never touches a variable.
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        feat_index = tf.placeholder(tf.int32, [None, cfg.field_size], name="feat_index")  # N * F
+        feat_value = tf.placeholder(tf.float32, [None, cfg.field_size], name="feat_value")  # N * F
+        label = tf.placeholder(tf.float32, [None], name="label")  # N
+        keep_fm = tf.placeholder_with_default(tf.ones([2]), [2], name="dropout_keep_fm")
+        n_deep = len(cfg.deep_layers) + 1
+        keep_deep = tf.placeholder_with_default(tf.ones([n_deep]), [n_deep], name="dropout_keep_deep")
+        train_phase = tf.placeholder_with_default(False, [], name="train_phase")
+
+        weights = init_weights(cfg)
+        global_step = _variable(tf.constant(0, tf.int64), "global_step", trainable=False)
+        fwd = forward(weights, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, global_step.read_value())
+        out = tf.identity(predictions(cfg, fwd.logits), name="out")
+        batch_loss = loss(weights, cfg, fwd, label)
+        optimizer = OPTIMIZERS[cfg.optimizer_type](cfg.learning_rate)
+        with tf.control_dependencies(fwd.bn_updates):
+            train_op = optimizer.minimize(batch_loss, global_step=global_step)
+        init_op = tf.global_variables_initializer()
+        weight_setters = {}
+        for name, var in weights.items():
+            value = tf.placeholder(var.dtype.base_dtype, var.shape, name=f"{name}_value")
+            weight_setters[name] = (value, var.assign(value, read_value=False))
+    return DeepFMGraph(graph, weights, feat_index, feat_value, label, keep_fm, keep_deep, train_phase,
+                       global_step, fwd, out, batch_loss, train_op, init_op, optimizer, weight_setters)

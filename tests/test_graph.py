@@ -1,0 +1,114 @@
+"""The graph's maths against an independent numpy forward pass on the fitted weights."""
+import itertools
+
+import numpy as np
+import pytest
+
+from deepfm_graph import DeepFM
+from deepfm_graph.graph import BATCH_NORM_EPSILON
+
+
+def numpy_forward(w, Xi, Xv, layout, use_fm=True, use_deep=True, batch_norm=False):
+    """DeepFM by the paper's definitions, second order as an explicit pairwise sum."""
+    n_rows, n_fields = Xi.shape
+    first = w["feature_bias"][Xi, 0] * Xv  # N * F
+    emb = w["feature_embeddings"][Xi] * Xv[:, :, None]  # N * F * K
+    second = sum(emb[:, i] * emb[:, j] for i, j in itertools.combinations(range(n_fields), 2))  # N * K
+    deep = emb.reshape(n_rows, -1)
+    i = 0
+    while f"layer_{i}" in w:
+        deep = deep @ w[f"layer_{i}"] + w[f"bias_{i}"]
+        if batch_norm:
+            deep = (deep - w[f"bn_mean_{i}"]) / np.sqrt(w[f"bn_variance_{i}"] + BATCH_NORM_EPSILON)
+            deep = deep * w[f"bn_scale_{i}"] + w[f"bn_offset_{i}"]
+        deep = np.maximum(deep, 0)
+        i += 1
+    if layout == "paper":
+        logit = w["output_bias"][0] + np.zeros(n_rows)
+        if use_fm:
+            logit = logit + first.sum(1) + second.sum(1)
+        if use_deep:
+            logit = logit + (deep @ w["deep_projection"])[:, 0]
+    else:
+        parts = ([first, second] if use_fm else []) + ([deep] if use_deep else [])
+        logit = (np.concatenate(parts, 1) @ w["concat_projection"])[:, 0] + w["concat_bias"][0]
+    return first, second, 1 / (1 + np.exp(-logit))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    n_rows, n_fields, feature_size = 300, 5, 23
+    Xi = rng.integers(0, feature_size, (n_rows, n_fields)).astype(np.int32)
+    Xv = rng.uniform(0.2, 1.5, (n_rows, n_fields)).astype(np.float32)  # non-unit values matter
+    y = (rng.random(n_rows) < 0.4).astype(np.float32)
+    return Xi, Xv, y, feature_size
+
+
+def fit_model(data, **params):
+    Xi, Xv, y, feature_size = data
+    params = dict(feature_size=feature_size, embedding_size=4, deep_layers=(6, 5), epoch=2, batch_size=64,
+                  learning_rate=0.05, random_seed=7, eval_train=False) | params
+    return DeepFM(**params).fit(Xi, Xv, y)
+
+
+def test_fm_terms_match_bruteforce_pairwise_sum(data):
+    model = fit_model(data, use_deep=False)
+    Xi, Xv = data[0], data[1]
+    first, second, _ = numpy_forward(model.get_weights(), Xi, Xv, "paper", use_deep=False)
+    terms = model._graph.terms
+    got_first, got_second = model.session_.run(
+        [terms.y_first_order, terms.y_second_order], {model._graph.feat_index: Xi, model._graph.feat_value: Xv})
+    np.testing.assert_allclose(got_first, first, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_second, second, rtol=1e-4, atol=1e-6)
+    assert np.abs(second).max() > 1e-4  # the embeddings were trained away from ~0
+
+
+@pytest.mark.parametrize("layout", ["paper", "concat"])
+@pytest.mark.parametrize("use_fm,use_deep", [(True, True), (True, False), (False, True)])
+def test_predictions_match_numpy_forward(data, layout, use_fm, use_deep):
+    model = fit_model(data, layout=layout, use_fm=use_fm, use_deep=use_deep)
+    _, _, expected = numpy_forward(model.get_weights(), data[0], data[1], layout, use_fm, use_deep)
+    np.testing.assert_allclose(model.predict(data[0], data[1]), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_batch_norm_inference_uses_moving_statistics(data):
+    model = fit_model(data, batch_norm=1, batch_norm_decay=0.9, dropout_deep=(0.8, 0.8, 0.8))
+    w = model.get_weights()
+    assert not np.allclose(w["bn_mean_0"], 0)  # training moved the statistics
+    _, _, expected = numpy_forward(w, data[0], data[1], "paper", batch_norm=True)
+    np.testing.assert_allclose(model.predict(data[0], data[1]), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_weight_names_and_shapes_follow_the_paper(data):
+    model = fit_model(data, batch_norm=1)
+    shapes = {k: v.shape for k, v in model.get_weights().items()}
+    assert shapes["feature_embeddings"] == (23, 4) and shapes["feature_bias"] == (23, 1)
+    assert shapes["layer_0"] == (5 * 4, 6) and shapes["bias_0"] == (6,)
+    assert shapes["layer_1"] == (6, 5) and shapes["deep_projection"] == (5, 1)
+    assert shapes["bn_mean_1"] == (5,) and shapes["output_bias"] == (1,)
+    concat = fit_model(data, layout="concat", epoch=1)
+    assert concat.get_weights()["concat_projection"].shape == (5 + 4 + 5, 1)
+
+
+def test_output_bias_starts_at_base_rate_logit(data):
+    model = fit_model(data, epoch=1, learning_rate=1e-9)
+    rate = data[2].mean()
+    assert model.get_weights()["output_bias"][0] == pytest.approx(np.log(rate / (1 - rate)), abs=1e-4)
+
+
+def test_predict_never_changes_variables_with_batch_norm_and_dropout(data):
+    model = fit_model(data, batch_norm=1, dropout_deep=(0.5, 0.5, 0.5), dropout_fm=(0.9, 0.9))
+    before = model.get_weights()
+    first = model.predict(data[0], data[1])
+    second = model.predict(data[0], data[1])
+    np.testing.assert_array_equal(first, second)
+    after = model.get_weights()
+    for name in before:
+        np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+
+
+def test_l2_reg_shrinks_deep_weights(data):
+    plain = fit_model(data, epoch=3).get_weights()
+    shrunk = fit_model(data, epoch=3, l2_reg=0.5).get_weights()
+    assert np.linalg.norm(shrunk["layer_0"]) < 0.8 * np.linalg.norm(plain["layer_0"])
