@@ -206,9 +206,8 @@ class DeepFM(BaseEstimator):
         """
         layers, activation, self.metric_name_, self._metric, self.greater_is_better_ = self._check_params()
         self._close_session()
-        for attr in ("feature_size_", "field_size_"):
-            self.__dict__.pop(attr, None)
-        self.field_size_ = self.field_size
+        self.__dict__.pop("feature_size_", None)
+        self.field_size_ = self.field_size  # _check_X holds the data to it; None: taken from the data
         Xi, Xv = self._check_X(Xi_train, Xv_train, "_train")
         self.field_size_ = Xi.shape[1]
         y = self._check_y(y_train, Xi.shape[0], "y_train")
@@ -222,19 +221,7 @@ class DeepFM(BaseEstimator):
             raise ValueError("early_stopping and refit need validation data (Xi_valid, Xv_valid, y_valid)")
         self.feature_size_ = self._resolve_feature_size(Xi, Xi_va if has_valid else None)
 
-        cfg = G.GraphConfig(
-            feature_size=self.feature_size_, field_size=self.field_size_, embedding_size=self.embedding_size,
-            deep_layers=layers, activation=activation, dropout_fm=tuple(map(float, self.dropout_fm)),
-            dropout_deep=tuple(map(float, self.dropout_deep)), use_fm=bool(self.use_fm),
-            use_deep=bool(self.use_deep), layout=self.layout, batch_norm=bool(self.batch_norm),
-            batch_norm_decay=float(self.batch_norm_decay), loss_type=self.loss_type,
-            l2_reg=float(self.l2_reg), l2_reg_embedding=float(self.l2_reg_embedding),
-            optimizer_type=self.optimizer_type, learning_rate=float(self.learning_rate),
-            random_seed=int(self.random_seed), output_bias=self._base_rate_bias(y))
-        self._graph = G.build_graph(cfg)
-        self.graph_ = self._graph.graph
-        self.session_ = tf.Session(graph=self.graph_)
-        self.session_.run(self._graph.init_op)
+        self._start_session(self._graph_config(layers, activation, self._base_rate_bias(y)))
 
         self.train_result_, self.valid_result_, self.epoch_seconds_ = [], [], []
         self.best_epoch_, best_weights = None, None
@@ -259,6 +246,24 @@ class DeepFM(BaseEstimator):
         if refit and has_valid:
             self._refit(np.concatenate([Xi, Xi_va]), np.concatenate([Xv, Xv_va]), np.concatenate([y, y_va]))
         return self
+
+    def _graph_config(self, layers, activation, output_bias):
+        return G.GraphConfig(
+            feature_size=self.feature_size_, field_size=self.field_size_, embedding_size=self.embedding_size,
+            deep_layers=layers, activation=activation, dropout_fm=tuple(map(float, self.dropout_fm)),
+            dropout_deep=tuple(map(float, self.dropout_deep)), use_fm=bool(self.use_fm),
+            use_deep=bool(self.use_deep), layout=self.layout, batch_norm=bool(self.batch_norm),
+            batch_norm_decay=float(self.batch_norm_decay), loss_type=self.loss_type,
+            l2_reg=float(self.l2_reg), l2_reg_embedding=float(self.l2_reg_embedding),
+            optimizer_type=self.optimizer_type, learning_rate=float(self.learning_rate),
+            random_seed=int(self.random_seed), output_bias=output_bias)
+
+    def _start_session(self, cfg):
+        """Build the graph for ``cfg`` and a session with freshly initialised variables."""
+        self._graph = G.build_graph(cfg)
+        self.graph_ = self._graph.graph
+        self.session_ = tf.Session(graph=self.graph_)
+        self.session_.run(self._graph.init_op)
 
     def _resolve_feature_size(self, Xi, Xi_valid):
         seen = int(max(Xi.max(), -1 if Xi_valid is None else Xi_valid.max())) + 1
