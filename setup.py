@@ -13,6 +13,7 @@ setup(
         "numpy>=1.23",
         "pandas>=1.5",
         "scikit-learn>=1.2",
+        "scipy>=1.9",
         "matplotlib>=3.5",
     ],
     extras_require={"test": ["pytest>=7"]},
