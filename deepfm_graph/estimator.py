@@ -17,6 +17,7 @@ from .metrics import resolve_metric
 
 PREDICT_BATCH_SIZE = 16384  # rows per session.run when predicting (no effect on results)
 REFIT_MAX_EPOCHS = 100  # the reference's cap when refitting on train + valid
+TRAINING_LOOPS = ("graph", "feed")
 
 
 def _is_int(x):
@@ -61,7 +62,10 @@ class DeepFM(BaseEstimator):
     plus ``layout`` (``"paper"``: sigmoid(y_FM + y_DNN); ``"concat"``: the reference's
     concat-projection), ``l2_reg_embedding``, ``patience`` (early stopping after that
     many epochs without improvement; ``None``: the reference's rule of five consecutive
-    worsening epochs) and ``eval_train`` (score the training set every epoch).
+    worsening epochs), ``eval_train`` (score the training set every epoch) and
+    ``training_loop``: ``"graph"`` runs each epoch as one ``session.run`` over data held
+    in the graph, ``"feed"`` one ``session.run`` per fed batch as the reference does;
+    both take the same batches in the same order and give the same model.
     ``greater_is_better=None`` follows the metric. ``feature_size`` should come from the
     feature dictionary (``feat_dim``); when omitted it is inferred from the data.
     """
@@ -71,7 +75,7 @@ class DeepFM(BaseEstimator):
                  epoch=10, batch_size=256, learning_rate=0.001, optimizer_type="adam", batch_norm=0,
                  batch_norm_decay=0.995, verbose=False, random_seed=2016, use_fm=True, use_deep=True,
                  loss_type="logloss", eval_metric="gini_norm", l2_reg=0.0, greater_is_better=None,
-                 layout="paper", l2_reg_embedding=0.0, patience=None, eval_train=True):
+                 layout="paper", l2_reg_embedding=0.0, patience=None, eval_train=True, training_loop="graph"):
         self.feature_size = feature_size
         self.field_size = field_size
         self.embedding_size = embedding_size
@@ -97,6 +101,7 @@ class DeepFM(BaseEstimator):
         self.l2_reg_embedding = l2_reg_embedding
         self.patience = patience
         self.eval_train = eval_train
+        self.training_loop = training_loop
 
     # ------------------------------------------------------------------ validation
     def _check_params(self):
@@ -137,6 +142,8 @@ class DeepFM(BaseEstimator):
             _check(_is_real(value) and value >= 0, f"{name} must be a non-negative number, got {value!r}")
         _check(self.greater_is_better in (None, True, False),
                f"greater_is_better must be None or a bool, got {self.greater_is_better!r}")
+        _check(self.training_loop in TRAINING_LOOPS,
+               f"training_loop must be one of {TRAINING_LOOPS}, got {self.training_loop!r}")
         _check(self.patience is None or (_is_int(self.patience) and self.patience >= 1),
                f"patience must be None or a positive integer, got {self.patience!r}")
         activation = self.deep_layers_activation
@@ -245,6 +252,7 @@ class DeepFM(BaseEstimator):
             self._set_weights(best_weights)
         if refit and has_valid:
             self._refit(np.concatenate([Xi, Xi_va]), np.concatenate([Xv, Xv_va]), np.concatenate([y, y_va]))
+        self._release_training_data()
         return self
 
     def _graph_config(self, layers, activation, output_bias):
@@ -284,18 +292,34 @@ class DeepFM(BaseEstimator):
 
     def _epoch_order(self, n_rows, epoch):
         """The seeded shuffle of one epoch (a pure function of seed and epoch)."""
-        return np.random.default_rng([self.random_seed, epoch]).permutation(n_rows)
+        return np.random.default_rng([self.random_seed, epoch]).permutation(n_rows).astype(np.int32)
 
     def _train_epoch(self, Xi, Xv, y, epoch):
         """One pass over the data in shuffled batches of ``batch_size``, the last partial one included."""
-        g = self._graph
         order = self._epoch_order(Xi.shape[0], epoch)
+        if self.training_loop == "graph":
+            loop = self._graph.epoch_loop
+            if getattr(self, "_data_in_graph", None) is not Xi:
+                self.session_.run(loop.load, dict(zip(loop.data, (Xi, Xv, y))))
+                self._data_in_graph = Xi
+            self.session_.run(loop.run_epoch, {loop.order: order, loop.batch_size: self.batch_size})
+            return
+        g = self._graph
         keep_fm, keep_deep = np.asarray(self.dropout_fm, np.float32), np.asarray(self.dropout_deep, np.float32)
         for start in range(0, order.size, self.batch_size):
             rows = order[start:start + self.batch_size]
             self.session_.run(g.train_op, {g.feat_index: Xi[rows], g.feat_value: Xv[rows], g.label: y[rows],
                                            g.dropout_keep_fm: keep_fm, g.dropout_keep_deep: keep_deep,
                                            g.train_phase: True})
+
+    def _release_training_data(self):
+        """Drop the graph's copy of the training data (it is only needed while fitting)."""
+        if getattr(self, "_data_in_graph", None) is not None:
+            loop = self._graph.epoch_loop
+            empty = (np.zeros((0, self.field_size_), np.int32), np.zeros((0, self.field_size_), np.float32),
+                     np.zeros(0, np.float32))
+            self.session_.run(loop.load, dict(zip(loop.data, empty)))
+            self._data_in_graph = None
 
     def _better(self, a, b):
         return a > b if self.greater_is_better_ else a < b
@@ -335,7 +359,7 @@ class DeepFM(BaseEstimator):
         self._check_fitted()
         Xi, Xv = self._check_X(Xi, Xv)
         g = self._graph
-        chunks = [self.session_.run(g.out, {g.feat_index: Xi[s:s + PREDICT_BATCH_SIZE],
+        chunks = [self.session_.run(g.predict_out, {g.feat_index: Xi[s:s + PREDICT_BATCH_SIZE],
                                             g.feat_value: Xv[s:s + PREDICT_BATCH_SIZE]})
                   for s in range(0, Xi.shape[0], PREDICT_BATCH_SIZE)]
         return np.concatenate(chunks)

@@ -37,6 +37,10 @@ OPTIMIZERS = {
     "rmsprop": lambda lr: tf.train.RMSPropOptimizer(lr),
 }
 
+# Optimizers whose update with a dense, mostly-zero gradient equals their TF1 sparse update
+# (momentum, rmsprop and ftrl would move rows absent from the batch).
+DENSE_GRADIENT_OPTIMIZERS = ("adam", "adagrad", "gd")
+MAX_DENSE_GRADIENT_ELEMENTS = 1 << 22  # above this, a dense table update costs more than it saves
 LAYOUTS = ("paper", "concat")
 LOSSES = ("logloss", "mse")
 BATCH_NORM_EPSILON = 1e-3
@@ -66,6 +70,12 @@ class GraphConfig:
     learning_rate: float
     random_seed: int
     output_bias: float  # initial global bias: the base-rate logit (or mean target for mse)
+
+    @property
+    def dense_embedding_gradient(self):
+        """Whether embedding lookups send dense gradients (one fused optimizer op per table)."""
+        return (self.optimizer_type in DENSE_GRADIENT_OPTIMIZERS
+                and self.feature_size * (self.embedding_size + 1) <= MAX_DENSE_GRADIENT_ELEMENTS)
 
 
 def _normal(shape, std, seed, key):
@@ -117,6 +127,30 @@ def init_weights(cfg):
     return w
 
 
+@tf.custom_gradient
+def _lookup_dense_gradient(table, index):
+    """``tf.gather(table, index)`` whose gradient is the dense M * D table gradient.
+
+    The scatter-add of the row gradients runs as a sparse one-hot matmul, several times
+    faster on CPU than ``unsorted_segment_sum`` and the optimizers' sparse paths.
+    """
+    def grad(d_rows):
+        flat_index = tf.cast(tf.reshape(index, [-1]), tf.int64)
+        n_rows = tf.size(flat_index, out_type=tf.int64)
+        one_hot = tf.SparseTensor(tf.stack([flat_index, tf.range(n_rows)], 1),
+                                  tf.ones([n_rows]), tf.stack([tf.shape(table, out_type=tf.int64)[0], n_rows]))
+        return tf.sparse.sparse_dense_matmul(one_hot, tf.reshape(d_rows, [-1, tf.shape(table)[1]])), None
+
+    return tf.gather(table, index), grad
+
+
+def lookup(cfg, table, index):
+    """Rows of the ``table`` variable for ``index`` (N * F -> N * F * D)."""
+    if cfg.dense_embedding_gradient:
+        return _lookup_dense_gradient(table.read_value(), index)
+    return tf.nn.embedding_lookup(table, index)
+
+
 def _switch(train_phase, train_fn, infer_fn):
     """Branch on the phase: statically for a Python bool, with ``tf.cond`` for a tensor."""
     if isinstance(train_phase, bool):
@@ -126,9 +160,7 @@ def _switch(train_phase, train_fn, infer_fn):
 
 def _dropout(x, keep, train_phase, seed):
     """Inverted dropout with a stateless mask; ``keep`` is a keep-probability."""
-    if isinstance(keep, float) and keep >= 1.0:
-        return x
-    if train_phase is False:
+    if train_phase is False or (isinstance(keep, float) and keep >= 1.0):
         return x
 
     def drop():
@@ -174,18 +206,23 @@ def forward(w, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, ste
 
     ``train_phase`` is a Python bool or a boolean tensor; ``keep_fm`` (2) and
     ``keep_deep`` (len(deep_layers) + 1) are floats or a float vector tensor; ``step``
-    (int64 scalar) seeds the dropout masks.
+    (int64 scalar) seeds the dropout masks. With ``train_phase=False`` the keeps and
+    ``step`` are unused: the pass is built for inference only.
     """
-    seeds = [tf.stack([tf.constant(cfg.random_seed, tf.int64), step * _SEEDS_PER_STEP + j])
-             for j in range(len(cfg.deep_layers) + 3)]
+    n_deep = len(cfg.deep_layers) + 1
+    if train_phase is False:  # inference only: no dropout, hence no keeps or seeds
+        keep_fm, keep_deep, seeds = (None,) * 2, (None,) * n_deep, (None,) * (n_deep + 2)
+    else:
+        seeds = [tf.stack([tf.constant(cfg.random_seed, tf.int64), step * _SEEDS_PER_STEP + j])
+                 for j in range(n_deep + 2)]
     x = tf.expand_dims(feat_value, 2)  # N * F * 1
 
     # First order: sum_f w_f x_f
-    y_first_order = tf.reduce_sum(tf.nn.embedding_lookup(w["feature_bias"], feat_index) * x, 2)  # N * F
+    y_first_order = tf.reduce_sum(lookup(cfg, w["feature_bias"], feat_index) * x, 2)  # N * F
     y_first_order = _dropout(y_first_order, keep_fm[0], train_phase, seeds[0])
 
     # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]
-    embeddings = tf.nn.embedding_lookup(w["feature_embeddings"], feat_index) * x  # N * F * K
+    embeddings = lookup(cfg, w["feature_embeddings"], feat_index) * x  # N * F * K
     sum_square = tf.square(tf.reduce_sum(embeddings, 1))  # N * K
     square_sum = tf.reduce_sum(tf.square(embeddings), 1)  # N * K
     y_second_order = _dropout(0.5 * (sum_square - square_sum), keep_fm[1], train_phase, seeds[1])
@@ -236,6 +273,53 @@ def loss(w, cfg, fwd, label):
     return tf.add_n([data_loss] + penalties) if penalties else data_loss
 
 
+def train_op(w, cfg, optimizer, fwd, label, global_step):
+    """One optimizer step on the batch loss; batch-norm statistics update with it."""
+    with tf.control_dependencies(fwd.bn_updates):
+        return optimizer.minimize(loss(w, cfg, fwd, label), global_step=global_step)
+
+
+@dataclass
+class EpochLoop:
+    """A whole training epoch in one ``session.run``: the data lives in the graph.
+
+    ``load`` the training arrays once (feeding ``data``), then run ``run_epoch`` feeding
+    ``order`` (the epoch's row permutation): a ``tf.while_loop`` takes consecutive
+    ``batch_size`` slices of it, the last partial one included, exactly as the feed loop.
+    """
+
+    data: tuple  # placeholders (feat_index, feat_value, label) feeding ``load``
+    load: tf.Operation
+    order: tf.Tensor
+    batch_size: tf.Tensor
+    run_epoch: tf.Tensor
+
+
+def _epoch_loop(w, cfg, optimizer, global_step):
+    local = [tf.GraphKeys.LOCAL_VARIABLES]
+    shapes = ((tf.int32, [None, cfg.field_size]), (tf.float32, [None, cfg.field_size]), (tf.float32, [None]))
+    data = tuple(tf.placeholder(dtype, shape) for dtype, shape in shapes)
+    stored = [tf.Variable(tf.zeros([0] + shape[1:], dtype), shape=shape, trainable=False, collections=local,
+                          use_resource=True, name=f"train_data_{i}") for i, (dtype, shape) in enumerate(shapes)]
+    load = tf.group([v.assign(ph, read_value=False) for v, ph in zip(stored, data)])
+    order = tf.placeholder(tf.int32, [None], name="epoch_order")
+    batch_size = tf.placeholder(tf.int32, [], name="epoch_batch_size")
+    n_rows, first_step = tf.size(order), global_step.read_value()
+
+    def step(i):
+        start = i * batch_size
+        rows = order[start:tf.minimum(start + batch_size, n_rows)]
+        feat_index, feat_value, label = (tf.gather(v, rows) for v in stored)
+        fwd = forward(w, cfg, feat_index, feat_value, True, cfg.dropout_fm, cfg.dropout_deep,
+                      first_step + tf.cast(i, tf.int64))
+        with tf.control_dependencies([train_op(w, cfg, optimizer, fwd, label, global_step)]):
+            return i + 1
+
+    n_steps = (n_rows + batch_size - 1) // batch_size
+    run_epoch = tf.while_loop(lambda i: i < n_steps, step, [tf.constant(0)], parallel_iterations=1)
+    return EpochLoop(data, load, order, batch_size, run_epoch)
+
+
 @dataclass
 class DeepFMGraph:
     """The classic placeholders and the ops the estimator runs."""
@@ -250,16 +334,16 @@ class DeepFMGraph:
     train_phase: tf.Tensor
     global_step: tf.Variable
     terms: Forward  # the forward pass on the placeholders
-    out: tf.Tensor
-    loss: tf.Tensor
-    train_op: tf.Operation
+    out: tf.Tensor  # predictions, phase and dropout as fed (the classic graph)
+    predict_out: tf.Tensor  # the same predictions from a pass built for inference only
+    train_op: tf.Operation  # one step on a fed batch
+    epoch_loop: EpochLoop  # one epoch on the data held in the graph
     init_op: tf.Operation
-    optimizer: object
     weight_setters: dict  # name -> (placeholder, assign op), to load numpy weights
 
 
 def build_graph(cfg):
-    """Build the placeholder graph: ``out`` for prediction and ``train_op`` for one step.
+    """Build DeepFM: the classic placeholder graph, an inference pass and the epoch loop.
 
     The dropout and phase placeholders default to inference, so running ``out`` with
     only ``feat_index``/``feat_value`` fed never touches a variable.
@@ -276,16 +360,17 @@ def build_graph(cfg):
 
         weights = init_weights(cfg)
         global_step = _variable(tf.constant(0, tf.int64), "global_step", trainable=False)
+        optimizer = OPTIMIZERS[cfg.optimizer_type](cfg.learning_rate)
         fwd = forward(weights, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, global_step.read_value())
         out = tf.identity(predictions(cfg, fwd.logits), name="out")
-        batch_loss = loss(weights, cfg, fwd, label)
-        optimizer = OPTIMIZERS[cfg.optimizer_type](cfg.learning_rate)
-        with tf.control_dependencies(fwd.bn_updates):
-            train_op = optimizer.minimize(batch_loss, global_step=global_step)
-        init_op = tf.global_variables_initializer()
+        inference = forward(weights, cfg, feat_index, feat_value, False, None, None, None)
+        predict_out = tf.identity(predictions(cfg, inference.logits), name="predict_out")
+        step_op = train_op(weights, cfg, optimizer, fwd, label, global_step)
+        epoch_loop = _epoch_loop(weights, cfg, optimizer, global_step)
+        init_op = tf.group(tf.global_variables_initializer(), tf.local_variables_initializer())
         weight_setters = {}
         for name, var in weights.items():
             value = tf.placeholder(var.dtype.base_dtype, var.shape, name=f"{name}_value")
             weight_setters[name] = (value, var.assign(value, read_value=False))
     return DeepFMGraph(graph, weights, feat_index, feat_value, label, keep_fm, keep_deep, train_phase,
-                       global_step, fwd, out, batch_loss, train_op, init_op, optimizer, weight_setters)
+                       global_step, fwd, out, predict_out, step_op, epoch_loop, init_op, weight_setters)
