@@ -1,0 +1,412 @@
+"""The Porto Seguro cross-validation workflow of the classic DeepFM example (its ``main.py``).
+
+    read_inputs: read_porto_csv (validated) -> add_engineered_features, for train and test
+    run_cv:      stratified K folds; per model and fold a FeatureDictionary fitted on the
+                 fold's training part only, DeepFM fitted with the fold's validation part,
+                 out-of-fold and test predictions, per-epoch curves
+    write_outputs: submission_<Model>.csv, oof_<Model>.csv, <Model>.png, metrics.json,
+                 each written atomically
+
+Models: ``DeepFM`` (FM and deep part), ``FM`` (``use_deep=False``), ``DNN`` (``use_fm=False``).
+A fold's score is the normalized Gini of its out-of-fold predictions; a model's CV score is
+the mean and standard deviation (ddof=0, as the reference) of its fold scores.
+"""
+import difflib
+import json
+import numbers
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import sklearn
+import tensorflow as tf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.model_selection import StratifiedKFold
+
+from . import __version__
+from .estimator import DeepFM
+from .features import DataParser, FeatureDictionary
+from .metrics import gini_norm, resolve_metric
+from .porto import ID_COL, LABEL_COL, add_engineered_features, column_roles, read_porto_csv
+
+# Model key -> (name in files and tables, use_fm, use_deep).
+MODELS = {"deepfm": ("DeepFM", True, True), "fm": ("FM", True, False), "dnn": ("DNN", False, True)}
+
+# The classic reference's Porto parameter dict (relu and gini_norm by name, so it is JSON).
+DEFAULT_PARAMS = {
+    "embedding_size": 8,
+    "dropout_fm": (1.0, 1.0),
+    "deep_layers": (32, 32),
+    "dropout_deep": (0.5, 0.5, 0.5),
+    "deep_layers_activation": "relu",
+    "epoch": 30,
+    "batch_size": 1024,
+    "learning_rate": 0.001,
+    "optimizer_type": "adam",
+    "batch_norm": 1,
+    "batch_norm_decay": 0.995,
+    "l2_reg": 0.01,
+    "verbose": True,
+    "eval_metric": "gini_norm",
+    "random_seed": 2017,
+    "layout": "paper",
+}
+DEFAULT_FOLDS = 3
+# Set from the fitted FeatureDictionary of each fold, never by the user.
+DERIVED_PARAMS = ("feature_size", "field_size")
+# Column roles may sit in a params file beside the DeepFM parameters.
+ROLE_KEYS = ("numeric_cols", "ignore_cols")
+_SEQUENCE_PARAMS = ("dropout_fm", "deep_layers", "dropout_deep")
+_CURVE_LABELS = {"gini_norm": "Normalized Gini", "gini": "Gini", "auc": "AUC", "logloss": "Logloss"}
+
+
+class WorkflowError(ValueError):
+    """A run cannot start: bad parameters, column roles, folds or input files."""
+
+
+# ---------------------------------------------------------------------- parameters
+def load_params_file(path):
+    """Read a JSON object of DeepFM parameters (and optionally ``numeric_cols``/``ignore_cols``).
+
+    Unknown keys, and ``feature_size``/``field_size`` (set from the feature dictionary),
+    raise :class:`WorkflowError`; values are checked by :func:`resolve_params`.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            params = json.load(f)
+    except OSError as error:
+        raise WorkflowError(f"params file {str(path)!r} cannot be read: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise WorkflowError(f"params file {str(path)!r} is not valid JSON: {error}") from None
+    if not isinstance(params, dict):
+        raise WorkflowError(f"params file {str(path)!r} must hold a JSON object, got {type(params).__name__}")
+    known = set(DeepFM().get_params()) - set(DERIVED_PARAMS) | set(ROLE_KEYS)
+    for key in params:
+        if key in DERIVED_PARAMS:
+            raise WorkflowError(f"params file {str(path)!r}: {key!r} is set from the feature dictionary; remove it")
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise WorkflowError(f"params file {str(path)!r}: unknown key {key!r}{hint}")
+    return params
+
+
+def resolve_params(file_params=None, overrides=None):
+    """Return ``(params, numeric_cols, ignore_cols)``: defaults < ``file_params`` < ``overrides``.
+
+    Both dicts may hold DeepFM parameters and the role keys (None keeps the Porto roles).
+    When the deep stack is resized and no ``dropout_deep`` was given, the default
+    keep-probability is repeated to fit. The parameters are validated as ``DeepFM.fit``
+    would, so a bad value fails here, before any data is read.
+    """
+    given = {**(file_params or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    roles = {key: given.pop(key, None) for key in ROLE_KEYS}
+    params = {**DEFAULT_PARAMS, **given}
+    for key in _SEQUENCE_PARAMS:  # JSON gives lists; the estimator convention is tuples
+        if isinstance(params[key], list):
+            params[key] = tuple(params[key])
+    if "dropout_deep" not in given and "deep_layers" in given:
+        try:
+            params["dropout_deep"] = DEFAULT_PARAMS["dropout_deep"][:1] * (len(params["deep_layers"]) + 1)
+        except TypeError:
+            pass  # not a sequence: the check below names deep_layers
+    try:
+        DeepFM(**params)._check_params()
+    except (TypeError, ValueError) as error:
+        raise WorkflowError(f"invalid parameters: {error}") from None
+    return (params,) + _roles(roles["numeric_cols"], roles["ignore_cols"])
+
+
+def _roles(numeric_cols, ignore_cols):
+    """``porto.column_roles`` with its errors as :class:`WorkflowError`."""
+    try:
+        return column_roles(numeric_cols, ignore_cols)
+    except (TypeError, ValueError) as error:
+        raise WorkflowError(str(error)) from None
+
+
+# ---------------------------------------------------------------------- inputs
+def read_inputs(train_path, test_path):
+    """Read and validate both Porto files, then add the engineered columns; ``(train, test)``.
+
+    Raises :class:`porto.PortoSchemaError` for a file off the schema (naming file, column
+    and row) and :class:`WorkflowError` for one that cannot be opened.
+    """
+    frames = []
+    for path, has_target, name in ((train_path, True, "train"), (test_path, False, "test")):
+        try:
+            frames.append(add_engineered_features(read_porto_csv(path, has_target=has_target, name=name)))
+        except OSError as error:
+            raise WorkflowError(f"{name} file {str(path)!r} cannot be read: {error.strerror}") from None
+    return tuple(frames)
+
+
+def check_inputs(train_df, test_df, numeric_cols, ignore_cols, folds):
+    """Check roles against the frames and that every fold can hold both classes; the fields."""
+    for frame, name, needed in ((train_df, "training data", (ID_COL, LABEL_COL)), (test_df, "test data", (ID_COL,))):
+        for col in needed:
+            if col not in frame.columns:
+                raise WorkflowError(f"the {name} has no {col!r} column")
+    for role, names in (("numeric", numeric_cols), ("ignored", ignore_cols)):
+        for col in names:
+            if col not in train_df.columns:
+                raise WorkflowError(f"{role} column {col!r} is not in the training data")
+    for col in numeric_cols:
+        if col in (ID_COL, LABEL_COL):
+            raise WorkflowError(f"numeric column {col!r} is the id or the label")
+    excluded = set(ignore_cols) | {ID_COL, LABEL_COL}
+    fields = [col for col in train_df.columns if col not in excluded]
+    if not fields:
+        raise WorkflowError("every column of the training data is ignored")
+    for col in fields:
+        if col not in test_df.columns:
+            raise WorkflowError(f"feature column {col!r} is not in the test data")
+    if not isinstance(folds, numbers.Integral) or folds < 2:
+        raise WorkflowError(f"folds must be an integer >= 2, got {folds!r}")
+    counts = train_df[LABEL_COL].value_counts()
+    if len(counts) < 2 or counts.min() < folds:
+        raise WorkflowError(f"{folds} stratified folds need at least {folds} rows of each class; "
+                            f"the training data has {counts.to_dict()}")
+    return fields
+
+
+# ---------------------------------------------------------------------- cross-validation
+@dataclass
+class FoldResult:
+    """One model on one fold. Curves hold the estimator's ``eval_metric`` per epoch."""
+
+    valid_index: np.ndarray  # row positions of the validation part
+    features: FeatureDictionary  # fitted on the training part only
+    gini: float  # normalized Gini of the out-of-fold predictions
+    train_curve: list
+    valid_curve: list
+    seconds: float  # encode, fit and predict
+    oov_valid: int  # categorical values of the validation part outside the vocabulary
+    oov_test: int
+
+
+@dataclass
+class ModelResult:
+    name: str
+    params: dict  # as given to DeepFM, less feature_size/field_size
+    curve_metric: str
+    oof: np.ndarray  # out-of-fold prediction per training row
+    test: np.ndarray  # test predictions averaged over folds
+    folds: list = field(default_factory=list)
+
+    @property
+    def fold_gini(self):
+        return np.array([fold.gini for fold in self.folds])
+
+    @property
+    def cv_mean(self):
+        return float(self.fold_gini.mean())
+
+    @property
+    def cv_std(self):
+        return float(self.fold_gini.std())
+
+    @property
+    def seconds(self):
+        return float(sum(fold.seconds for fold in self.folds))
+
+
+@dataclass
+class CVResults:
+    train_ids: np.ndarray
+    train_target: np.ndarray
+    test_ids: np.ndarray
+    folds: int
+    seed: int
+    numeric_cols: tuple
+    ignore_cols: tuple
+    fields: list
+    models: list = field(default_factory=list)
+
+
+def run_cv(train_df, test_df, models=tuple(MODELS), params=None, folds=DEFAULT_FOLDS,
+           seed=DEFAULT_PARAMS["random_seed"], numeric_cols=None, ignore_cols=None, progress=print):
+    """Cross-validate each of ``models`` (keys of :data:`MODELS`); return :class:`CVResults`.
+
+    ``train_df``/``test_df`` are prepared frames (see :func:`read_inputs`); ``params`` the
+    DeepFM parameters over :data:`DEFAULT_PARAMS` (``use_fm``/``use_deep`` are set per
+    model); ``seed`` seeds the fold split; ``numeric_cols``/``ignore_cols`` default to the
+    Porto roles. ``progress`` gets one line per fold and model; the estimator prints its
+    per-epoch line when ``params["verbose"]`` is set and ``progress`` is not None.
+    Everything is checked before the first model trains (:class:`WorkflowError`).
+    """
+    params = {**DEFAULT_PARAMS, **(params or {})}
+    unknown = [key for key in models if key not in MODELS]
+    if unknown or not models:
+        raise WorkflowError(f"models must be some of {list(MODELS)}, got {list(models)}")
+    numeric_cols, ignore_cols = _roles(numeric_cols, ignore_cols)
+    fields = check_inputs(train_df, test_df, numeric_cols, ignore_cols, folds)
+    y = train_df[LABEL_COL].to_numpy()
+    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    results = CVResults(train_ids=train_df[ID_COL].to_numpy(), train_target=y, test_ids=test_df[ID_COL].to_numpy(),
+                        folds=folds, seed=seed, numeric_cols=numeric_cols, ignore_cols=ignore_cols, fields=fields)
+    say = progress or (lambda line: None)
+    for key in models:
+        name, use_fm, use_deep = MODELS[key]
+        model_params = {**params, "use_fm": use_fm, "use_deep": use_deep,
+                        "verbose": params.get("verbose", True) if progress else False}
+        result = ModelResult(name=name, params=model_params, curve_metric=resolve_metric(params["eval_metric"])[0],
+                             oof=np.zeros(len(train_df)), test=np.zeros(len(test_df)))
+        for i, (train_index, valid_index) in enumerate(splits):
+            say(f"{name} fold {i + 1}/{folds}: {len(train_index):,} training rows, "
+                f"{len(valid_index):,} validation rows")
+            fold, valid_pred, test_pred = _fit_fold(train_df, test_df, train_index, valid_index, model_params,
+                                                    numeric_cols, ignore_cols)
+            result.oof[valid_index] = valid_pred
+            result.test += test_pred / folds
+            result.folds.append(fold)
+            say(f"{name} fold {i + 1}/{folds}: gini {fold.gini:.5f} [{fold.seconds:.1f} s]")
+        results.models.append(result)
+        say(f"{name}: CV gini {result.cv_mean:.5f} ± {result.cv_std:.5f} [{result.seconds:.1f} s]")
+    return results
+
+
+def _fit_fold(train_df, test_df, train_index, valid_index, params, numeric_cols, ignore_cols):
+    """Fit one fold; return its :class:`FoldResult` and the validation and test predictions."""
+    start = time.perf_counter()
+    train_part, valid_part = train_df.iloc[train_index], train_df.iloc[valid_index]
+    # Vocabulary and scaling from the training part alone: nothing of the validation part
+    # or the test file leaks into what is fitted.
+    features = FeatureDictionary(dfTrain=train_part, numeric_cols=numeric_cols, ignore_cols=ignore_cols,
+                                 label_col=LABEL_COL, id_col=ID_COL)
+    parser = DataParser(features, label_col=LABEL_COL, id_col=ID_COL)
+    Xi_train, Xv_train, y_train = parser.parse(df=train_part, has_label=True)
+    Xi_valid, Xv_valid, y_valid = parser.parse(df=valid_part, has_label=True)
+    oov_valid = sum(parser.oov_counts_.values())
+    Xi_test, Xv_test, _ = parser.parse(df=test_df)
+    oov_test = sum(parser.oov_counts_.values())
+    model = DeepFM(**params, feature_size=features.feat_dim, field_size=features.field_size)
+    model.fit(Xi_train, Xv_train, y_train, Xi_valid, Xv_valid, y_valid)
+    valid_pred, test_pred = model.predict(Xi_valid, Xv_valid), model.predict(Xi_test, Xv_test)
+    fold = FoldResult(valid_index=valid_index, features=features, gini=float(gini_norm(y_valid, valid_pred)),
+                      train_curve=list(model.train_result_), valid_curve=list(model.valid_result_),
+                      seconds=time.perf_counter() - start, oov_valid=oov_valid, oov_test=oov_test)
+    return fold, valid_pred, test_pred
+
+
+# ---------------------------------------------------------------------- outputs
+def atomic_write(path, write, binary=False):
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    An interrupted run leaves either the previous file or the new one, never half a file.
+    """
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _write_csv(df, path):
+    atomic_write(path, lambda f: df.to_csv(f, index=False, lineterminator="\n"))
+
+
+def plot_curves(result, path):
+    """Train (solid) and valid (dashed) curve per epoch, one colour per fold, as a PNG."""
+    figure = Figure(figsize=(8, 5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for i, fold in enumerate(result.folds):
+        color = f"C{i % 10}"
+        for curve, style, part in ((fold.train_curve, "solid", "train"), (fold.valid_curve, "dashed", "valid")):
+            if curve:
+                axes.plot(np.arange(1, len(curve) + 1), curve, color=color, linestyle=style, marker="o",
+                          markersize=3, label=f"{part}-{i + 1}")
+    axes.set_xlabel("Epoch")
+    axes.set_ylabel(_CURVE_LABELS.get(result.curve_metric, result.curve_metric))
+    axes.set_title(f"{result.name} (CV gini {result.cv_mean:.4f} ± {result.cv_std:.4f})")
+    axes.legend()
+    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=100), binary=True)
+
+
+def package_versions():
+    return {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
+            "sklearn": sklearn.__version__, "tensorflow": tf.__version__, "matplotlib": matplotlib.__version__,
+            "deepfm_graph": __version__}
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, np.ndarray)):
+        return list(value)
+    if callable(value):
+        return getattr(value, "__name__", repr(value))
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def metrics_summary(results, inputs=None):
+    """The content of ``metrics.json`` as a dict; ``inputs`` maps "train"/"test" to paths."""
+    paths = inputs or {}
+    models = {}
+    for result in results.models:
+        models[result.name] = {
+            "cv_gini_mean": result.cv_mean,
+            "cv_gini_std": result.cv_std,
+            "fold_gini": result.fold_gini.tolist(),
+            "oof_gini": float(gini_norm(results.train_target, result.oof)),
+            "curve_metric": result.curve_metric,
+            "train_curve": [fold.train_curve for fold in result.folds],
+            "valid_curve": [fold.valid_curve for fold in result.folds],
+            "fold_seconds": [fold.seconds for fold in result.folds],
+            "seconds": result.seconds,
+            "params": result.params,
+            "feature_size": [fold.features.feat_dim for fold in result.folds],
+            "field_size": [fold.features.field_size for fold in result.folds],
+            "oov_valid": [fold.oov_valid for fold in result.folds],
+            "oov_test": [fold.oov_test for fold in result.folds],
+        }
+    return {
+        "seed": results.seed,
+        "folds": results.folds,
+        "std_ddof": 0,
+        "inputs": {"train": {"path": paths.get("train"), "rows": len(results.train_ids)},
+                   "test": {"path": paths.get("test"), "rows": len(results.test_ids)}},
+        "columns": {"numeric": list(results.numeric_cols), "ignore": list(results.ignore_cols),
+                    "fields": list(results.fields)},
+        "versions": package_versions(),
+        "models": models,
+    }
+
+
+def write_outputs(results, out_dir, inputs=None):
+    """Write every output file under ``out_dir`` (created if absent); return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for result in results.models:
+        paths = [out_dir / f"submission_{result.name}.csv", out_dir / f"oof_{result.name}.csv",
+                 out_dir / f"{result.name}.png"]
+        _write_csv(pd.DataFrame({ID_COL: results.test_ids, LABEL_COL: result.test}), paths[0])
+        _write_csv(pd.DataFrame({ID_COL: results.train_ids, LABEL_COL: results.train_target,
+                                 "prediction": result.oof}), paths[1])
+        plot_curves(result, paths[2])
+        written += paths
+    metrics_path = out_dir / "metrics.json"
+    text = json.dumps(metrics_summary(results, inputs), indent=1, default=_jsonable)
+    atomic_write(metrics_path, lambda f: f.write(text + "\n"))
+    return written + [metrics_path]
+
+
+def format_table(results):
+    """The final table: model, CV gini mean ± std, seconds."""
+    lines = [f"{'model':<8} {'CV gini (mean ± std)':>22} {'seconds':>8}"]
+    for result in results.models:
+        lines.append(f"{result.name:<8} {f'{result.cv_mean:.5f} ± {result.cv_std:.5f}':>22} {result.seconds:>8.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,124 @@
+"""Measure deepfm_graph's speed on Porto-shaped data with the classic DeepFM configuration.
+
+Prints, and writes as JSON with --json: parse time (read CSV + feature dictionary + parse),
+training samples/s per epoch (first epoch apart, then min / median), prediction samples/s,
+peak RSS and the gini reached on held-out labelled rows.
+
+    python scripts/benchmark.py                       # 200k train + 100k test rows, 5 epochs
+    python scripts/benchmark.py --training-loop feed  # the reference-style one-run-per-batch loop
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from deepfm_graph import DeepFM, gini_norm  # noqa: E402
+from deepfm_graph.features import DataParser, FeatureDictionary  # noqa: E402
+from deepfm_graph.porto import IGNORE_COLS, NUMERIC_COLS, add_engineered_features  # noqa: E402
+from deepfm_graph.workflow import atomic_write  # noqa: E402
+
+CLASSIC_PARAMS = dict(embedding_size=8, dropout_fm=(1.0, 1.0), deep_layers=(32, 32), dropout_deep=(0.5, 0.5, 0.5),
+                      deep_layers_activation="relu", learning_rate=0.001, optimizer_type="adam", batch_norm=1,
+                      batch_norm_decay=0.995, l2_reg=0.01, random_seed=2017, eval_train=False)
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def parse_files(train_csv, test_csv):
+    """The timed data path: read both CSVs, fit the dictionary on train, parse both."""
+    train = add_engineered_features(pd.read_csv(train_csv))
+    test = add_engineered_features(pd.read_csv(test_csv))
+    fd = FeatureDictionary(dfTrain=train, numeric_cols=NUMERIC_COLS, ignore_cols=IGNORE_COLS)
+    parser = DataParser(fd)
+    return fd, parser.parse(df=train, has_label=True), parser.parse(df=test)
+
+
+def write_data(directory, args):
+    """Generate train / test / holdout CSVs in a child process, so its memory is not counted here.
+
+    The holdout rows come from another seed of the same generator: the same planted signal.
+    """
+    code = ("import sys; from deepfm_graph.synthetic import make_porto_data as make; d, n, t, h, s = sys.argv[1:]; "
+            "train, test = make(int(n), int(t), seed=int(s)); train.to_csv(d + '/train.csv', index=False); "
+            "test.to_csv(d + '/test.csv', index=False); "
+            "make(int(h), 1, seed=int(s) + 1)[0].to_csv(d + '/holdout.csv', index=False)")
+    subprocess.run([sys.executable, "-c", code, str(directory), str(args.rows), str(args.test_rows),
+                    str(args.holdout_rows), str(args.seed)], check=True)
+    return (Path(directory, name) for name in ("train.csv", "test.csv", "holdout.csv"))
+
+
+def run(args):
+    figures = {"rows": args.rows, "test_rows": args.test_rows, "holdout_rows": args.holdout_rows,
+               "epochs": args.epochs, "batch_size": args.batch_size, "training_loop": args.training_loop,
+               "cpu_count": os.cpu_count(), "rss_after_import_mb": round(peak_rss_mb())}
+    with tempfile.TemporaryDirectory() as tmp:
+        train_csv, test_csv, holdout_csv = write_data(tmp, args)
+        start = time.perf_counter()
+        fd, (Xi, Xv, y), (Xi_test, Xv_test, _) = parse_files(train_csv, test_csv)
+        figures["parse_seconds"] = round(time.perf_counter() - start, 3)
+        figures["rss_after_parse_mb"] = round(peak_rss_mb())
+        holdout = add_engineered_features(pd.read_csv(holdout_csv))
+        Xi_hold, Xv_hold, y_hold = DataParser(fd).parse(df=holdout, has_label=True)
+        del holdout
+    figures.update(feature_size=fd.feat_dim, field_size=fd.field_size)
+
+    model = DeepFM(**CLASSIC_PARAMS, feature_size=fd.feat_dim, field_size=fd.field_size, epoch=args.epochs,
+                   batch_size=args.batch_size, training_loop=args.training_loop)
+    start = time.perf_counter()
+    model.fit(Xi, Xv, y)
+    figures["fit_seconds"] = round(time.perf_counter() - start, 2)
+    rates = [Xi.shape[0] / s for s in model.epoch_seconds_]
+    figures["train_samples_per_s_first_epoch"] = round(rates[0])
+    steady = rates[1:] or rates
+    figures["train_samples_per_s_min"] = round(min(steady))
+    figures["train_samples_per_s_median"] = round(statistics.median(steady))
+
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        model.predict(Xi_test, Xv_test)
+        timings.append(time.perf_counter() - start)
+    figures["predict_samples_per_s_median"] = round(Xi_test.shape[0] / statistics.median(timings))
+    figures["holdout_gini"] = round(gini_norm(y_hold, model.predict(Xi_hold, Xv_hold)), 4)
+    figures["peak_rss_mb"] = round(peak_rss_mb())
+    return figures
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000, help="training rows (default 200000)")
+    parser.add_argument("--test-rows", type=int, default=100_000, help="unlabelled test rows (default 100000)")
+    parser.add_argument("--holdout-rows", type=int, default=50_000, help="labelled rows for the gini (default 50000)")
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs (default 5)")
+    parser.add_argument("--batch-size", type=int, default=1024, help="training batch size (default 1024)")
+    parser.add_argument("--training-loop", choices=("graph", "feed"), default="graph")
+    parser.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    for name in ("rows", "test_rows", "holdout_rows", "epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    figures = run(args)
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    if args.json:
+        atomic_write(args.json, lambda f: json.dump(figures, f, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
