@@ -20,13 +20,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
 from deepfm_graph import DeepFM, gini_norm  # noqa: E402
 from deepfm_graph.features import DataParser, FeatureDictionary  # noqa: E402
-from deepfm_graph.porto import IGNORE_COLS, NUMERIC_COLS, add_engineered_features  # noqa: E402
-from deepfm_graph.workflow import atomic_write  # noqa: E402
+from deepfm_graph.porto import IGNORE_COLS, NUMERIC_COLS, add_engineered_features, read_porto_csv  # noqa: E402
+from deepfm_graph.workflow import atomic_write, read_inputs  # noqa: E402
 
 CLASSIC_PARAMS = dict(embedding_size=8, dropout_fm=(1.0, 1.0), deep_layers=(32, 32), dropout_deep=(0.5, 0.5, 0.5),
                       deep_layers_activation="relu", learning_rate=0.001, optimizer_type="adam", batch_norm=1,
@@ -38,9 +35,8 @@ def peak_rss_mb():
 
 
 def parse_files(train_csv, test_csv):
-    """The timed data path: read both CSVs, fit the dictionary on train, parse both."""
-    train = add_engineered_features(pd.read_csv(train_csv))
-    test = add_engineered_features(pd.read_csv(test_csv))
+    """The timed data path of train_porto.py: read and validate both CSVs, fit the dictionary, parse."""
+    train, test = read_inputs(train_csv, test_csv)
     fd = FeatureDictionary(dfTrain=train, numeric_cols=NUMERIC_COLS, ignore_cols=IGNORE_COLS)
     parser = DataParser(fd)
     return fd, parser.parse(df=train, has_label=True), parser.parse(df=test)
@@ -70,7 +66,7 @@ def run(args):
         fd, (Xi, Xv, y), (Xi_test, Xv_test, _) = parse_files(train_csv, test_csv)
         figures["parse_seconds"] = round(time.perf_counter() - start, 3)
         figures["rss_after_parse_mb"] = round(peak_rss_mb())
-        holdout = add_engineered_features(pd.read_csv(holdout_csv))
+        holdout = add_engineered_features(read_porto_csv(holdout_csv))
         Xi_hold, Xv_hold, y_hold = DataParser(fd).parse(df=holdout, has_label=True)
         del holdout
     figures.update(feature_size=fd.feat_dim, field_size=fd.field_size)
