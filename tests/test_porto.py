@@ -221,10 +221,21 @@ def test_validator_is_fast_on_600k_rows(frames):
 
 # --- read_porto_csv -----------------------------------------------------------------------
 
-def test_read_porto_csv_returns_the_checked_frame(tmp_path, frames):
+def test_read_porto_csv_returns_the_checked_frame_with_compact_dtypes(tmp_path, frames):
     path = tmp_path / "train.csv"
     frames[0].to_csv(path, index=False)
-    pd.testing.assert_frame_equal(porto.read_porto_csv(path), frames[0])
+    df = porto.read_porto_csv(path)
+    pd.testing.assert_frame_equal(df, frames[0], check_dtype=False)
+    assert df["ps_car_11_cat"].dtype == np.int16 and df["ps_reg_03"].dtype == np.float64
+
+
+def test_read_porto_csv_names_the_column_of_a_value_that_breaks_compact_dtypes(tmp_path, frames):
+    path = tmp_path / "train.csv"
+    bad = frames[0].astype({"ps_ind_01": object})
+    bad.loc[bad.index[3], "ps_ind_01"] = "abc"
+    bad.to_csv(path, index=False)
+    with pytest.raises(porto.PortoSchemaError, match="ps_ind_01"):
+        porto.read_porto_csv(path)
 
 
 @pytest.mark.parametrize("content", ["", "id,target\n1,0\n2,1,3,4\n"], ids=["empty", "ragged"])
