@@ -215,14 +215,12 @@ def forward(w, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, ste
     else:
         seeds = [tf.stack([tf.constant(cfg.random_seed, tf.int64), step * _SEEDS_PER_STEP + j])
                  for j in range(n_deep + 2)]
-    x = tf.expand_dims(feat_value, 2)  # N * F * 1
-
     # First order: sum_f w_f x_f
-    y_first_order = tf.reduce_sum(lookup(cfg, w["feature_bias"], feat_index) * x, 2)  # N * F
+    y_first_order = tf.squeeze(lookup(cfg, w["feature_bias"], feat_index), 2) * feat_value  # N * F
     y_first_order = _dropout(y_first_order, keep_fm[0], train_phase, seeds[0])
 
     # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]
-    embeddings = lookup(cfg, w["feature_embeddings"], feat_index) * x  # N * F * K
+    embeddings = lookup(cfg, w["feature_embeddings"], feat_index) * tf.expand_dims(feat_value, 2)  # N * F * K
     sum_square = tf.square(tf.reduce_sum(embeddings, 1))  # N * K
     square_sum = tf.reduce_sum(tf.square(embeddings), 1)  # N * K
     y_second_order = _dropout(0.5 * (sum_square - square_sum), keep_fm[1], train_phase, seeds[1])
