@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from . import graph as G
+from . import persistence, serving
 from .metrics import resolve_metric
 
 PREDICT_BATCH_SIZE = 16384  # rows per session.run when predicting (no effect on results)
@@ -204,16 +205,24 @@ class DeepFM(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, Xi_train, Xv_train, y_train, Xi_valid=None, Xv_valid=None, y_valid=None,
-            early_stopping=False, refit=False):
+            early_stopping=False, refit=False, checkpoint_dir=None, resume=False):
         """Train on ``(Xi_train, Xv_train, y_train)``; score ``*_valid`` every epoch when given.
 
         ``early_stopping`` stops by ``patience`` (or the reference's rule) and keeps the
         best validation epoch's weights; ``refit`` then goes on training on train + valid
         until the training score reaches that of the best epoch, as the reference does.
+        ``checkpoint_dir`` saves ``last/`` after every epoch and ``best/`` at the best
+        validation epoch (``persistence.TrainingCheckpoints``); without ``resume`` it starts
+        afresh, removing earlier ones. ``resume=True`` continues from ``last/`` (if there is
+        one) exactly as the uninterrupted run would have; the parameters but ``epoch`` and
+        ``verbose``, and the data, must be those of the checkpointed run.
         """
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir")
         layers, activation, self.metric_name_, self._metric, self.greater_is_better_ = self._check_params()
         self._close_session()
-        self.__dict__.pop("feature_size_", None)
+        for name in ("feature_size_", "refit_epochs_", "feature_dictionary_"):
+            self.__dict__.pop(name, None)
         self.field_size_ = self.field_size  # _check_X holds the data to it; None: taken from the data
         Xi, Xv = self._check_X(Xi_train, Xv_train, "_train")
         self.field_size_ = Xi.shape[1]
@@ -231,11 +240,16 @@ class DeepFM(BaseEstimator):
         self._start_session(self._graph_config(layers, activation, self._base_rate_bias(y)))
 
         self.train_result_, self.valid_result_, self.epoch_seconds_ = [], [], []
-        self.best_epoch_, best_weights = None, None
-        for epoch in range(self.epoch):
+        self.best_epoch_, best_weights, stopped = None, None, False
+        if checkpoint_dir is not None:
+            data = (Xi, Xv, y) + ((Xi_va, Xv_va, y_va) if has_valid else ())
+            checkpoints = persistence.TrainingCheckpoints(self, checkpoint_dir, data, early_stopping)
+            stopped, best_weights = checkpoints.start(resume)
+        for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
             start = time.perf_counter()
             self._train_epoch(Xi, Xv, y, epoch)
             self.epoch_seconds_.append(time.perf_counter() - start)
+            self.n_epochs_ = epoch + 1
             if self.eval_train:
                 self.train_result_.append(self.evaluate(Xi, Xv, y))
             if has_valid:
@@ -245,9 +259,11 @@ class DeepFM(BaseEstimator):
                     if early_stopping:
                         best_weights = self.get_weights()
             self._report(epoch, time.perf_counter() - start)
-            if early_stopping and self._should_stop():
+            stopped = early_stopping and self._should_stop()
+            if checkpoint_dir is not None:
+                checkpoints.save(stopped)
+            if stopped:
                 break
-        self.n_epochs_ = epoch + 1
         if early_stopping:
             self._set_weights(best_weights)
         if refit and has_valid:
@@ -386,6 +402,30 @@ class DeepFM(BaseEstimator):
     def _set_weights(self, values):
         setters = self._graph.weight_setters
         self.session_.run([setters[k][1] for k in values], {setters[k][0]: v for k, v in values.items()})
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path, feature_dictionary=None):
+        """Save the fitted model, and ``feature_dictionary`` with it, to the directory ``path``.
+
+        Atomic: a failed save leaves an earlier one at ``path`` intact. Format: ``persistence``.
+        """
+        persistence.save_model(self, path, feature_dictionary)
+
+    @classmethod
+    def load(cls, path):
+        """The model saved at ``path``; its bundled dictionary is ``feature_dictionary_`` (or None)."""
+        return persistence.load_model(path, cls)
+
+    def export_saved_model(self, directory, feature_dictionary=None):
+        """Write a TF SavedModel to ``directory`` (signature ``serving_default`` on Xi/Xv and, given or
+        bundled a feature dictionary, ``predict_raw`` on raw columns; see ``serving``); returns it."""
+        return serving.export_saved_model(self, directory, feature_dictionary)
+
+    def __getstate__(self):
+        return persistence.get_state(self)
+
+    def __setstate__(self, state):
+        persistence.set_state(self, state)
 
     # Drop-in names of the classic reference.
     @property

@@ -41,6 +41,7 @@ Vocabulary
     is checked for the feature columns but adds values to the vocabulary only
     with ``include_test=True`` (the classic train+test vocabulary).
 """
+import csv
 import json
 import math
 import os
@@ -54,8 +55,23 @@ FORMAT_VERSION = 1
 SCALINGS = ("standard", "minmax", "none")
 
 
+def read_header(path):
+    """Column names of a CSV file; raises ``ValueError`` when empty or with duplicated names
+    (which ``pandas.read_csv`` would silently rename to ``name.1``)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f), None)
+    if not header:
+        raise ValueError(f"{path} is empty")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise ValueError(f"{path} has duplicated column names: {duplicated}")
+    return header
+
+
 def _read_csv(path):
     """Read a CSV with at least one data row, or raise ``ValueError``."""
+    if isinstance(path, (str, os.PathLike)):
+        read_header(path)
     try:
         df = pd.read_csv(path)
     except pd.errors.EmptyDataError:

@@ -32,3 +32,39 @@ def make_planted(n_rows=6000, n_fields=8, values_per_field=6, seed=0):
 @pytest.fixture(scope="session")
 def planted():
     return make_planted()
+
+
+RAW_NUMERIC = ("ps_reg_03", "ps_car_13", "ps_car_14")
+RAW_MODEL_PARAMS = {"embedding_size": 4, "deep_layers": (8, 8), "epoch": 2, "batch_size": 64, "batch_norm": 1,
+                    "eval_train": False, "random_seed": 3}
+
+
+def make_raw_frames(n_train=600, n_test=200, seed=3):
+    """Small Porto-shaped ``(train, test)`` frames: int categoricals, numerics with -1 for missing,
+    a string categorical (``region``) and a float one holding NaN (``car_float``)."""
+    from deepfm_graph.synthetic import make_porto_data
+
+    frames = []
+    for df in make_porto_data(n_train, n_test, seed):
+        df = df[[c for c in ("id", "target") if c in df.columns]
+                + ["ps_ind_05_cat", "ps_car_01_cat", "ps_car_03_cat", *RAW_NUMERIC]].copy()
+        df["region"] = np.array(["north", "south", "east"])[df["id"] % 3]
+        df["car_float"] = np.where(df["id"] % 7 == 0, np.nan, df["ps_ind_05_cat"] % 3 + 0.0)
+        frames.append(df)
+    return tuple(frames)
+
+
+@pytest.fixture(scope="session")
+def raw_model():
+    """A small fitted DeepFM (batch norm on) with its FeatureDictionary and raw frames; don't mutate."""
+    from types import SimpleNamespace
+
+    from deepfm_graph import DeepFM
+    from deepfm_graph.features import FeatureDictionary
+
+    train, test = make_raw_frames()
+    fd = FeatureDictionary(dfTrain=train, numeric_cols=RAW_NUMERIC)
+    Xi, Xv = fd.transform(train)
+    y = train["target"].to_numpy(np.float32)
+    model = DeepFM(feature_size=fd.feat_dim, **RAW_MODEL_PARAMS).fit(Xi, Xv, y)
+    return SimpleNamespace(model=model, fd=fd, train=train, test=test, Xi=Xi, Xv=Xv, y=y)

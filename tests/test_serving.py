@@ -1,0 +1,110 @@
+"""Serving: canonical keys, SavedModel signatures in a fresh process, CSV prediction and its script."""
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfm_graph import DeepFM, serving
+from deepfm_graph.features import FeatureDictionary
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("value,key", [
+    ("abc", "abc"), ("1", "1"), (3, "3"), (-1, "-1"), (np.int64(7), "7"), (3.0, "3"), (np.float64(-1.0), "-1"),
+    (0.5, "0.5"), (1e-05, "1e-05"), (True, "True"), (np.nan, ""), (None, ""), (float("inf"), "inf"),
+])
+def test_canonical_key_writes_ints_and_integral_floats_alike(value, key):
+    assert serving.canonical_key(value) == key
+
+
+def unusual_rows(test):
+    """Test rows with unseen categories (int, string, float) and missing numerics (NaN, -1)."""
+    df = test.copy()
+    df.loc[:4, "ps_car_01_cat"] = 99
+    df.loc[5:8, "region"] = "west"
+    df.loc[9:12, "car_float"] = 99.5
+    df.loc[13:16, "ps_reg_03"] = np.nan
+    df.loc[17:20, "ps_car_14"] = -1.0
+    return df
+
+
+def test_saved_model_signatures_and_loaded_model_match_predict_in_fresh_process(raw_model, tmp_path):
+    m, fd = raw_model.model, raw_model.fd
+    df = unusual_rows(raw_model.test)
+    Xi, Xv = fd.transform(df)
+    assert fd.oov_counts_["ps_car_01_cat"] >= 5 and fd.oov_counts_["region"] == 4
+    m.save(tmp_path / "model", feature_dictionary=fd)
+    m.export_saved_model(tmp_path / "export", feature_dictionary=fd)
+    raw = serving.raw_inputs(df, fd)
+    np.savez(tmp_path / "inputs.npz", Xi=Xi, Xv=Xv, **{f"raw_{k}": np.asarray(v, dtype=np.float64 if k in
+                                                                          fd.scaling_params else str)
+                                                       for k, v in raw.items()})
+    script = textwrap.dedent(f"""
+        import numpy as np, tensorflow as tf
+        from deepfm_graph import DeepFM
+        d = np.load(r"{tmp_path / 'inputs.npz'}")
+        loaded = tf.saved_model.load(r"{tmp_path / 'export'}")
+        raw = {{k[4:]: tf.constant(d[k]) for k in d.files if k.startswith("raw_")}}
+        np.savez(r"{tmp_path / 'out.npz'}",
+                 model=DeepFM.load(r"{tmp_path / 'model'}").predict(d["Xi"], d["Xv"]),
+                 indexed=loaded.signatures["serving_default"](feat_index=tf.constant(d["Xi"]),
+                                                              feat_value=tf.constant(d["Xv"]))["predictions"],
+                 raw=loaded.signatures["predict_raw"](**raw)["predictions"])
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, cwd=ROOT)
+    out, expected = np.load(tmp_path / "out.npz"), m.predict(Xi, Xv)
+    np.testing.assert_array_equal(out["model"], expected)
+    np.testing.assert_allclose(out["indexed"], expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out["raw"], expected, rtol=1e-6, atol=1e-7)
+
+
+def test_raw_inputs_keep_missing_numerics_and_canonical_categories(raw_model):
+    df = unusual_rows(raw_model.test)
+    raw = serving.raw_inputs(df, raw_model.fd)
+    assert set(raw) == set(raw_model.fd.fields)
+    assert raw["ps_reg_03"].dtype == np.float64 and np.isnan(raw["ps_reg_03"][13])
+    assert raw["ps_car_14"][17] == -1.0
+    assert list(raw["ps_car_01_cat"][:1]) == ["99"] and raw["region"][5] == "west"
+    assert set(raw["car_float"]) >= {"", "0", "99.5"}
+
+
+def test_export_refuses_values_that_share_a_canonical_key(tmp_path):
+    df = pd.DataFrame({"c": pd.Series([3, "3", 4, 3], dtype=object), "target": [0, 1, 0, 1]})
+    fd = FeatureDictionary(dfTrain=df)
+    Xi, Xv = fd.transform(df)
+    model = DeepFM(feature_size=fd.feat_dim, embedding_size=2, deep_layers=(2,), dropout_deep=(1, 1), epoch=1,
+                   eval_train=False).fit(Xi, Xv, df["target"])
+    with pytest.raises(ValueError, match="'c' holds values .* share the canonical key '3'"):
+        model.export_saved_model(tmp_path / "export", feature_dictionary=fd)
+    assert not (tmp_path / "export").exists()
+
+
+def test_predict_csv_streams_chunks_into_a_submission(raw_model, tmp_path):
+    loaded_dir = tmp_path / "model"
+    raw_model.model.save(loaded_dir, feature_dictionary=raw_model.fd)
+    model = DeepFM.load(loaded_dir)
+    df = unusual_rows(raw_model.test)
+    df.to_csv(tmp_path / "in.csv", index=False)
+    rows = serving.predict_csv(model, tmp_path / "in.csv", tmp_path / "out.csv", chunksize=37)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert rows == len(df) and list(out.columns) == ["id", "target"]
+    np.testing.assert_array_equal(out["id"], df["id"])
+    np.testing.assert_allclose(out["target"], raw_model.model.predict(*raw_model.fd.transform(df)), rtol=1e-6)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_predict_script_writes_the_same_submission(raw_model, tmp_path):
+    raw_model.model.save(tmp_path / "model", feature_dictionary=raw_model.fd)
+    raw_model.test.to_csv(tmp_path / "test.csv", index=False)
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), "--model", str(tmp_path / "model"),
+                           "--input", str(tmp_path / "test.csv"), "--output", str(tmp_path / "sub.csv"),
+                           "--chunksize", "64"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {len(raw_model.test)} predictions" in done.stdout
+    expected = serving.predict_frame(DeepFM.load(tmp_path / "model"), raw_model.test)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "sub.csv")["target"], expected, rtol=1e-6)
