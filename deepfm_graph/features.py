@@ -68,6 +68,19 @@ def read_header(path):
     return header
 
 
+def _aligned_empty(shape, dtype, alignment=64):
+    """An uninitialised C-contiguous array whose data starts on an ``alignment``-byte boundary.
+
+    TensorFlow feeds such an array to a session without copying it (it copies any array
+    that is not 64-byte aligned, which numpy's large allocations usually are not).
+    """
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    buffer = np.empty(size + alignment, np.uint8)
+    start = -buffer.ctypes.data % alignment
+    return buffer[start:start + size].view(dtype).reshape(shape)
+
+
 def _read_csv(path):
     """Read a CSV with at least one data row, or raise ``ValueError``."""
     if isinstance(path, (str, os.PathLike)):
@@ -276,8 +289,8 @@ class FeatureDictionary:
     def transform(self, df):
         """Encode ``df`` as ``(Xi, Xv)``: int32 and float32, C-contiguous, rows x fields."""
         self._check_input(df)
-        Xi = np.empty((len(df), self.field_size), dtype=np.int32)
-        Xv = np.empty((len(df), self.field_size), dtype=np.float32)
+        Xi = _aligned_empty((len(df), self.field_size), np.int32)
+        Xv = _aligned_empty((len(df), self.field_size), np.float32)
         oov_counts = {}
         for j, col in enumerate(self.fields):
             if col in self.scaling_params:

@@ -139,16 +139,26 @@ def _lookup_dense_gradient(table, index):
         n_rows = tf.size(flat_index, out_type=tf.int64)
         one_hot = tf.SparseTensor(tf.stack([flat_index, tf.range(n_rows)], 1),
                                   tf.ones([n_rows]), tf.stack([tf.shape(table, out_type=tf.int64)[0], n_rows]))
-        return tf.sparse.sparse_dense_matmul(one_hot, tf.reshape(d_rows, [-1, tf.shape(table)[1]])), None
+        d_table = tf.sparse.sparse_dense_matmul(one_hot, tf.reshape(d_rows, tf.stack([n_rows, -1])))
+        return tf.reshape(d_table, tf.shape(table)), None
 
     return tf.gather(table, index), grad
 
 
-def lookup(cfg, table, index):
-    """Rows of the ``table`` variable for ``index`` (N * F -> N * F * D)."""
+def lookup(cfg, table, index, train_phase):
+    """``table[index]`` for a variable ``table``: N * F * D, or N * F when it has one column.
+
+    One-column tables are gathered flat (a gather of 1-float rows is slow); inference reads
+    only the rows it needs; training sends dense or sparse gradients as the config says.
+    """
+    single_column = table.shape[1] == 1
+    if train_phase is False:
+        return tf.gather(tf.reshape(table, [-1]) if single_column else table, index)
     if cfg.dense_embedding_gradient:
-        return _lookup_dense_gradient(table.read_value(), index)
-    return tf.nn.embedding_lookup(table, index)
+        values = table.read_value()
+        return _lookup_dense_gradient(tf.reshape(values, [-1]) if single_column else values, index)
+    rows = tf.nn.embedding_lookup(table, index)  # sparse (IndexedSlices) gradient
+    return tf.squeeze(rows, 2) if single_column else rows
 
 
 def _switch(train_phase, train_fn, infer_fn):
@@ -216,11 +226,11 @@ def forward(w, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, ste
         seeds = [tf.stack([tf.constant(cfg.random_seed, tf.int64), step * _SEEDS_PER_STEP + j])
                  for j in range(n_deep + 2)]
     # First order: sum_f w_f x_f
-    y_first_order = tf.squeeze(lookup(cfg, w["feature_bias"], feat_index), 2) * feat_value  # N * F
+    y_first_order = lookup(cfg, w["feature_bias"], feat_index, train_phase) * feat_value  # N * F
     y_first_order = _dropout(y_first_order, keep_fm[0], train_phase, seeds[0])
 
     # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]
-    embeddings = lookup(cfg, w["feature_embeddings"], feat_index) * tf.expand_dims(feat_value, 2)  # N * F * K
+    embeddings = lookup(cfg, w["feature_embeddings"], feat_index, train_phase) * tf.expand_dims(feat_value, 2)  # N*F*K
     sum_square = tf.square(tf.reduce_sum(embeddings, 1))  # N * K
     square_sum = tf.reduce_sum(tf.square(embeddings), 1)  # N * K
     y_second_order = _dropout(0.5 * (sum_square - square_sum), keep_fm[1], train_phase, seeds[1])
@@ -279,27 +289,23 @@ def train_op(w, cfg, optimizer, fwd, label, global_step):
 
 @dataclass
 class EpochLoop:
-    """A whole training epoch in one ``session.run``: the data lives in the graph.
+    """A whole training epoch in one ``session.run``.
 
-    ``load`` the training arrays once (feeding ``data``), then run ``run_epoch`` feeding
-    ``order`` (the epoch's row permutation): a ``tf.while_loop`` takes consecutive
-    ``batch_size`` slices of it, the last partial one included, exactly as the feed loop.
+    Feed the training arrays to ``data`` and the epoch's row permutation to ``order``: a
+    ``tf.while_loop`` takes consecutive ``batch_size`` slices of it, the last partial one
+    included, exactly as the feed loop does.
     """
 
-    data: tuple  # placeholders (feat_index, feat_value, label) feeding ``load``
-    load: tf.Operation
+    data: tuple  # placeholders: feat_index (n * F), feat_value (n * F), label (n)
     order: tf.Tensor
     batch_size: tf.Tensor
     run_epoch: tf.Tensor
 
 
 def _epoch_loop(w, cfg, optimizer, global_step):
-    local = [tf.GraphKeys.LOCAL_VARIABLES]
-    shapes = ((tf.int32, [None, cfg.field_size]), (tf.float32, [None, cfg.field_size]), (tf.float32, [None]))
-    data = tuple(tf.placeholder(dtype, shape) for dtype, shape in shapes)
-    stored = [tf.Variable(tf.zeros([0] + shape[1:], dtype), shape=shape, trainable=False, collections=local,
-                          use_resource=True, name=f"train_data_{i}") for i, (dtype, shape) in enumerate(shapes)]
-    load = tf.group([v.assign(ph, read_value=False) for v, ph in zip(stored, data)])
+    data = (tf.placeholder(tf.int32, [None, cfg.field_size], name="epoch_feat_index"),
+            tf.placeholder(tf.float32, [None, cfg.field_size], name="epoch_feat_value"),
+            tf.placeholder(tf.float32, [None], name="epoch_label"))
     order = tf.placeholder(tf.int32, [None], name="epoch_order")
     batch_size = tf.placeholder(tf.int32, [], name="epoch_batch_size")
     n_rows, first_step = tf.size(order), global_step.read_value()
@@ -307,7 +313,7 @@ def _epoch_loop(w, cfg, optimizer, global_step):
     def step(i):
         start = i * batch_size
         rows = order[start:tf.minimum(start + batch_size, n_rows)]
-        feat_index, feat_value, label = (tf.gather(v, rows) for v in stored)
+        feat_index, feat_value, label = (tf.gather(array, rows) for array in data)
         fwd = forward(w, cfg, feat_index, feat_value, True, cfg.dropout_fm, cfg.dropout_deep,
                       first_step + tf.cast(i, tf.int64))
         with tf.control_dependencies([train_op(w, cfg, optimizer, fwd, label, global_step)]):
@@ -315,7 +321,7 @@ def _epoch_loop(w, cfg, optimizer, global_step):
 
     n_steps = (n_rows + batch_size - 1) // batch_size
     run_epoch = tf.while_loop(lambda i: i < n_steps, step, [tf.constant(0)], parallel_iterations=1)
-    return EpochLoop(data, load, order, batch_size, run_epoch)
+    return EpochLoop(data, order, batch_size, run_epoch)
 
 
 @dataclass
@@ -365,7 +371,7 @@ def build_graph(cfg):
         predict_out = tf.identity(predictions(cfg, inference.logits), name="predict_out")
         step_op = train_op(weights, cfg, optimizer, fwd, label, global_step)
         epoch_loop = _epoch_loop(weights, cfg, optimizer, global_step)
-        init_op = tf.group(tf.global_variables_initializer(), tf.local_variables_initializer())
+        init_op = tf.global_variables_initializer()
         weight_setters = {}
         for name, var in weights.items():
             value = tf.placeholder(var.dtype.base_dtype, var.shape, name=f"{name}_value")

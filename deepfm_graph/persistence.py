@@ -38,7 +38,7 @@ FITTED_ATTRIBUTES = ("feature_size_", "field_size_", "metric_name_", "greater_is
 NAMED_CALLABLES = {"eval_metric": METRICS, "deep_layers_activation": G.ACTIVATIONS}
 RESUMABLE_CHANGES = ("epoch", "verbose")  # parameters that may differ when resuming
 _METADATA_KEYS = ("params", "tuple_params", "fitted", "weights", "feature_dictionary")
-_SESSION_ATTRIBUTES = ("session_", "graph_", "_graph", "_metric", "_data_in_graph")
+_SESSION_ATTRIBUTES = ("session_", "graph_", "_graph", "_metric")
 
 
 # ---------------------------------------------------------------- atomic directories

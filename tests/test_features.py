@@ -428,3 +428,11 @@ def test_porto_sample_indices_stay_in_each_fields_range(porto):
     expected = (observed - observed.mean()) / observed.std()
     np.testing.assert_allclose(Xv_train[train["ps_reg_03"] != -1, fd.fields.index("ps_reg_03")],
                                expected, rtol=1e-5, atol=1e-6)
+
+
+def test_transform_output_is_64_byte_aligned_so_tensorflow_feeds_it_without_a_copy():
+    train = pd.DataFrame({"a": np.arange(1001) % 7, "x": np.linspace(0.0, 1.0, 1001)})
+    Xi, Xv = FeatureDictionary(dfTrain=train, numeric_cols=["x"]).transform(train)
+    assert Xi.ctypes.data % 64 == 0 and Xv.ctypes.data % 64 == 0
+    assert Xi.flags.c_contiguous and Xv.flags.c_contiguous and Xi.flags.owndata is False
+    np.testing.assert_array_equal(Xi[:, 0], np.arange(1001) % 7)
