@@ -45,11 +45,12 @@ import csv
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
+
+from .atomic import atomic_write
 
 FORMAT_VERSION = 1
 SCALINGS = ("standard", "minmax", "none")
@@ -356,15 +357,7 @@ class FeatureDictionary:
     def save(self, path):
         """Write the JSON atomically: a temporary file in the same directory, then rename."""
         text = self.to_json(indent=1)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=".features-", suffix=".json.tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp_path, path)
-        except BaseException:
-            os.unlink(tmp_path)
-            raise
+        atomic_write(path, lambda f: f.write(text))
 
     @classmethod
     def load(cls, path):

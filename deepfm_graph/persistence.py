@@ -14,16 +14,15 @@ target, fsynced, then renamed over it, so a crash mid-save leaves the previous s
 """
 import hashlib
 import json
-import os
 import platform
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
 from . import graph as G
+from .atomic import write_directory_atomically
 from .features import FeatureDictionary
 from .metrics import METRICS
 
@@ -42,44 +41,6 @@ _SESSION_ATTRIBUTES = ("session_", "graph_", "_graph", "_metric")
 
 
 # ---------------------------------------------------------------- atomic directories
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_directory_atomically(target, write, marker):
-    """Fill a fresh directory with ``write(tmp_dir)`` and move it to ``target``.
-
-    An existing ``target`` is replaced only when it is empty or holds ``marker`` (one of
-    our saves), so a mistyped path never removes unrelated files.
-    """
-    target = Path(target)
-    if target.exists() and not (target.is_dir() and (not any(target.iterdir()) or (target / marker).exists())):
-        raise FileExistsError(f"refusing to replace {target}: it exists and is not a directory written by "
-                              f"deepfm_graph (no {marker})")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
-        write(tmp)
-        for path in tmp.rglob("*"):
-            _fsync(path)
-        _fsync(tmp)
-    except BaseException:
-        shutil.rmtree(tmp)
-        raise
-    if target.exists():
-        old = tmp.with_name(tmp.name.replace(".tmp-", ".old-"))
-        os.rename(target, old)  # the brief window without ``target`` ends at the next rename
-        os.rename(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp, target)
-    _fsync(target.parent)
-
-
 def remove_saved(path):
     """Delete a save directory written by this module (and nothing else)."""
     path = Path(path)

@@ -19,7 +19,6 @@ Canonical categorical keys (``canonical_key``)
 import math
 import numbers
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from tensorflow.core.protobuf import meta_graph_pb2
 
 from . import graph as G
 from . import persistence
+from .atomic import atomic_write, write_directory_atomically
 from .features import read_header
 
 PREDICT_CSV_CHUNK_ROWS = 100_000
@@ -150,7 +150,7 @@ def export_saved_model(model, directory, feature_dictionary=None):
                                                  strip_default_attrs=True)
             builder.save()
 
-    persistence.write_directory_atomically(directory, write, SAVED_MODEL_FILE)
+    write_directory_atomically(directory, write, SAVED_MODEL_FILE)
     return directory
 
 
@@ -199,23 +199,19 @@ def predict_csv(model, input_path, output_path, chunksize=PREDICT_CSV_CHUNK_ROWS
     output_path = Path(output_path)
     if not output_path.parent.is_dir():
         raise FileNotFoundError(f"the output directory {output_path.parent} does not exist")
-    fd_out, tmp = tempfile.mkstemp(dir=output_path.parent, prefix=f".{output_path.name}.tmp-")
     rows = 0
-    try:
-        with os.fdopen(fd_out, "w", encoding="utf-8", newline="") as out:
-            for chunk in _read_chunks(input_path, chunksize):
-                if len(chunk) == 0:  # a header-only file gives one empty chunk
-                    continue
-                result = pd.DataFrame({id_col: chunk[id_col].to_numpy(),
-                                       fd.label_col: model.predict(*fd.transform(chunk))})
-                result.to_csv(out, header=rows == 0, index=False)
-                rows += len(chunk)
-            if rows == 0:
-                raise ValueError(f"{input_path} has a header but no data rows")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, output_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    def write(out):
+        nonlocal rows
+        for chunk in _read_chunks(input_path, chunksize):
+            if len(chunk) == 0:  # a header-only file gives one empty chunk
+                continue
+            result = pd.DataFrame({id_col: chunk[id_col].to_numpy(),
+                                   fd.label_col: model.predict(*fd.transform(chunk))})
+            result.to_csv(out, header=rows == 0, index=False, lineterminator="\n")
+            rows += len(chunk)
+        if rows == 0:
+            raise ValueError(f"{input_path} has a header but no data rows")
+
+    atomic_write(output_path, write)
     return rows

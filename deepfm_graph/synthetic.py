@@ -17,7 +17,6 @@ Label
     factorization-machine form ``v_a[x_a] * v_b[x_b]`` that no main-effect model can represent.
     The intercept makes the expected target rate the real 3.64%. ``ps_calc_*`` carry nothing.
 """
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pandas as pd
 from scipy.special import expit, ndtr, ndtri
 
 from . import _porto_stats as stats
+from .atomic import atomic_write
 from .porto import FEATURE_COLUMNS, ID_COL, LABEL_COL, MISSING_VALUE
 
 DEFAULT_TRAIN_ROWS = 10_000
@@ -169,16 +169,6 @@ def make_porto_data(n_train=DEFAULT_TRAIN_ROWS, n_test=DEFAULT_TEST_ROWS, seed=0
     return train, test
 
 
-def _write_csv_atomically(df, path):
-    """Write ``df`` to a temporary file beside ``path``, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        df.to_csv(temporary, index=False)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def write_porto_data(directory, n_train=DEFAULT_TRAIN_ROWS, n_test=DEFAULT_TEST_ROWS,
                      seed=DEFAULT_SEED):
     """Write ``train.csv`` and ``test.csv`` into ``directory``; return their paths."""
@@ -186,7 +176,7 @@ def write_porto_data(directory, n_train=DEFAULT_TRAIN_ROWS, n_test=DEFAULT_TEST_
     directory.mkdir(parents=True, exist_ok=True)
     paths = directory / "train.csv", directory / "test.csv"
     for df, path in zip(make_porto_data(n_train, n_test, seed), paths):
-        _write_csv_atomically(df, path)
+        atomic_write(path, lambda f, df=df: df.to_csv(f, index=False, lineterminator="\n"))
     return paths
 
 

@@ -14,7 +14,6 @@ the mean and standard deviation (ddof=0, as the reference) of its fold scores.
 import difflib
 import json
 import numbers
-import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from matplotlib.figure import Figure
 from sklearn.model_selection import StratifiedKFold
 
 from . import __version__
+from .atomic import atomic_write
 from .estimator import DeepFM
 from .features import DataParser, FeatureDictionary
 from .metrics import gini_norm, resolve_metric
@@ -296,23 +296,6 @@ def _fit_fold(train_df, test_df, train_index, valid_index, params, numeric_cols,
 
 
 # ---------------------------------------------------------------------- outputs
-def atomic_write(path, write, binary=False):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    An interrupted run leaves either the previous file or the new one, never half a file.
-    """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _write_csv(df, path):
     atomic_write(path, lambda f: df.to_csv(f, index=False, lineterminator="\n"))
 

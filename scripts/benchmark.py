@@ -23,7 +23,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from deepfm_graph import DeepFM, gini_norm  # noqa: E402
 from deepfm_graph.features import DataParser, FeatureDictionary  # noqa: E402
 from deepfm_graph.porto import IGNORE_COLS, NUMERIC_COLS, add_engineered_features, read_porto_csv  # noqa: E402
-from deepfm_graph.workflow import atomic_write, read_inputs  # noqa: E402
+from deepfm_graph.atomic import atomic_write  # noqa: E402
+from deepfm_graph.workflow import read_inputs  # noqa: E402
 
 CLASSIC_PARAMS = dict(embedding_size=8, dropout_fm=(1.0, 1.0), deep_layers=(32, 32), dropout_deep=(0.5, 0.5, 0.5),
                       deep_layers_activation="relu", learning_rate=0.001, optimizer_type="adam", batch_norm=1,

@@ -225,17 +225,3 @@ def test_read_inputs_accepts_the_real_sample(shared_data):
     assert (len(train), len(test)) == (10000, 2000)
     numeric, ignore = workflow.resolve_params()[1:]
     assert "missing_feat" in workflow.check_inputs(train, test, numeric, ignore, 3)
-
-
-def test_atomic_write_keeps_the_previous_file_when_writing_fails(tmp_path):
-    path = tmp_path / "metrics.json"
-    path.write_text("old")
-
-    def fail_halfway(f):
-        f.write("half")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        workflow.atomic_write(path, fail_halfway)
-    assert path.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
