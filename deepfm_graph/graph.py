@@ -204,9 +204,9 @@ class Forward:
     """Tensors of one forward pass."""
 
     logits: tf.Tensor  # N
-    y_first_order: tf.Tensor  # N * F
-    y_second_order: tf.Tensor  # N * K
-    y_deep: tf.Tensor  # N * D_last
+    y_first_order: tf.Tensor  # N * F (None without use_fm)
+    y_second_order: tf.Tensor  # N * K (None without use_fm)
+    y_deep: tf.Tensor  # N * D_last (None without use_deep)
     embeddings: tf.Tensor  # N * F * K (scaled by feature values)
     bn_updates: list  # moving-average update ops, to run with the training op only
 
@@ -225,21 +225,22 @@ def forward(w, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, ste
     else:
         seeds = [tf.stack([tf.constant(cfg.random_seed, tf.int64), step * _SEEDS_PER_STEP + j])
                  for j in range(n_deep + 2)]
-    # First order: sum_f w_f x_f
-    y_first_order = lookup(cfg, w["feature_bias"], feat_index, train_phase) * feat_value  # N * F
-    y_first_order = _dropout(y_first_order, keep_fm[0], train_phase, seeds[0])
-
-    # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]
     embeddings = lookup(cfg, w["feature_embeddings"], feat_index, train_phase) * tf.expand_dims(feat_value, 2)  # N*F*K
-    sum_square = tf.square(tf.reduce_sum(embeddings, 1))  # N * K
-    square_sum = tf.reduce_sum(tf.square(embeddings), 1)  # N * K
-    y_second_order = _dropout(0.5 * (sum_square - square_sum), keep_fm[1], train_phase, seeds[1])
+    y_first_order = y_second_order = y_deep = None
+    if cfg.use_fm:
+        # First order: sum_f w_f x_f
+        y_first_order = lookup(cfg, w["feature_bias"], feat_index, train_phase) * feat_value  # N * F
+        y_first_order = _dropout(y_first_order, keep_fm[0], train_phase, seeds[0])
+        # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]
+        sum_square = tf.square(tf.reduce_sum(embeddings, 1))  # N * K
+        square_sum = tf.reduce_sum(tf.square(embeddings), 1)  # N * K
+        y_second_order = _dropout(0.5 * (sum_square - square_sum), keep_fm[1], train_phase, seeds[1])
 
-    # Deep component: a_{l+1} = act(BN(W_l a_l + b_l)), with dropout on every input
     bn_updates = []
-    y_deep = tf.reshape(embeddings, [-1, cfg.field_size * cfg.embedding_size])  # N * (F*K)
-    y_deep = _dropout(y_deep, keep_deep[0], train_phase, seeds[2])
     if cfg.use_deep:
+        # Deep component: a_{l+1} = act(BN(W_l a_l + b_l)), with dropout on every input
+        y_deep = tf.reshape(embeddings, [-1, cfg.field_size * cfg.embedding_size])  # N * (F*K)
+        y_deep = _dropout(y_deep, keep_deep[0], train_phase, seeds[2])
         for i in range(len(cfg.deep_layers)):
             y_deep = tf.matmul(y_deep, w[f"layer_{i}"]) + w[f"bias_{i}"]  # N * D_i
             if cfg.batch_norm:
