@@ -44,7 +44,6 @@ MAX_DENSE_GRADIENT_ELEMENTS = 1 << 22  # above this, a dense table update costs 
 LAYOUTS = ("paper", "concat")
 LOSSES = ("logloss", "mse")
 BATCH_NORM_EPSILON = 1e-3
-_SEEDS_PER_STEP = 64  # dropout seed slots per training step (2 FM + one per deep layer)
 
 
 @dataclass(frozen=True)
@@ -220,11 +219,11 @@ def forward(w, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, ste
     ``step`` are unused: the pass is built for inference only.
     """
     n_deep = len(cfg.deep_layers) + 1
+    n_dropouts = n_deep + 2  # two FM terms, the deep input and each deep layer: one seed each per step
     if train_phase is False:  # inference only: no dropout, hence no keeps or seeds
-        keep_fm, keep_deep, seeds = (None,) * 2, (None,) * n_deep, (None,) * (n_deep + 2)
+        keep_fm, keep_deep, seeds = (None,) * 2, (None,) * n_deep, (None,) * n_dropouts
     else:
-        seeds = [tf.stack([tf.constant(cfg.random_seed, tf.int64), step * _SEEDS_PER_STEP + j])
-                 for j in range(n_deep + 2)]
+        seeds = [tf.stack([tf.constant(cfg.random_seed, tf.int64), step * n_dropouts + j]) for j in range(n_dropouts)]
     embeddings = lookup(cfg, w["feature_embeddings"], feat_index, train_phase) * tf.expand_dims(feat_value, 2)  # N*F*K
     y_first_order = y_second_order = y_deep = None
     if cfg.use_fm:
