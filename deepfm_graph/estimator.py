@@ -220,6 +220,7 @@ class DeepFM(BaseEstimator):
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
         layers, activation, self.metric_name_, self._metric, self.greater_is_better_ = self._check_params()
+        self.fitted_params_ = self.get_params(deep=False)  # set_params after fit leaves the model as fitted
         self._close_session()
         for name in ("feature_size_", "refit_epochs_", "feature_dictionary_"):
             self.__dict__.pop(name, None)
@@ -251,9 +252,9 @@ class DeepFM(BaseEstimator):
             self.epoch_seconds_.append(time.perf_counter() - start)
             self.n_epochs_ = epoch + 1
             if self.eval_train:
-                self.train_result_.append(self.evaluate(Xi, Xv, y))
+                self.train_result_.append(self._score(Xi, Xv, y))
             if has_valid:
-                self.valid_result_.append(self.evaluate(Xi_va, Xv_va, y_va))
+                self.valid_result_.append(self._score(Xi_va, Xv_va, y_va))
                 if self.best_epoch_ is None or self._better(self.valid_result_[-1], self.valid_result_[self.best_epoch_]):
                     self.best_epoch_ = epoch
                     if early_stopping:
@@ -342,7 +343,7 @@ class DeepFM(BaseEstimator):
             raise ValueError("refit needs eval_train=True: it stops on the best epoch's training score")
         for extra in range(REFIT_MAX_EPOCHS):
             self._train_epoch(Xi, Xv, y, self.n_epochs_ + extra)
-            score = self.evaluate(Xi, Xv, y)
+            score = self._score(Xi, Xv, y)
             if abs(score - target) < 0.001 or self._better(score, target):
                 break
         self.refit_epochs_ = extra + 1
@@ -361,7 +362,10 @@ class DeepFM(BaseEstimator):
     def predict(self, Xi, Xv):
         """Probabilities of the positive class (``logloss``) or predicted values (``mse``), shape (n,)."""
         self._check_fitted()
-        Xi, Xv = self._check_X(Xi, Xv)
+        return self._predict_checked(*self._check_X(Xi, Xv))
+
+    def _predict_checked(self, Xi, Xv):
+        """``predict`` on arrays that ``_check_X`` has already validated."""
         g = self._graph
         chunks = [self.session_.run(g.predict_out, {g.feat_index: Xi[s:s + PREDICT_BATCH_SIZE],
                                             g.feat_value: Xv[s:s + PREDICT_BATCH_SIZE]})
@@ -378,8 +382,12 @@ class DeepFM(BaseEstimator):
     def evaluate(self, Xi, Xv, y):
         """The ``eval_metric`` of the predictions on ``(Xi, Xv)`` against ``y``."""
         self._check_fitted()
-        y = self._check_y(y, np.shape(Xi)[0] if np.ndim(Xi) else -1, "y")
-        return float(self._metric(y, self.predict(Xi, Xv)))
+        Xi, Xv = self._check_X(Xi, Xv)
+        return self._score(Xi, Xv, self._check_y(y, Xi.shape[0], "y"))
+
+    def _score(self, Xi, Xv, y):
+        """The metric on validated arrays (the training loop's per-epoch scores)."""
+        return float(self._metric(y, self._predict_checked(Xi, Xv)))
 
     # ------------------------------------------------------------------ weights
     def get_weights(self):

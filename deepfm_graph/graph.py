@@ -265,6 +265,11 @@ def predictions(cfg, logits):
     return tf.nn.sigmoid(logits) if cfg.loss_type == "logloss" else tf.identity(logits)
 
 
+def inference(w, cfg, feat_index, feat_value):
+    """Predictions of a forward pass built for inference only (no dropout, moving BN statistics)."""
+    return predictions(cfg, forward(w, cfg, feat_index, feat_value, False, None, None, None).logits)
+
+
 def loss(w, cfg, fwd, label):
     """Mean loss (from logits for logloss) plus L2 on deep weights and, optionally, embeddings."""
     if cfg.loss_type == "logloss":
@@ -329,6 +334,7 @@ class DeepFMGraph:
     """The classic placeholders and the ops the estimator runs."""
 
     graph: tf.Graph
+    cfg: GraphConfig  # what it was built for
     weights: dict
     feat_index: tf.Tensor
     feat_value: tf.Tensor
@@ -367,8 +373,7 @@ def build_graph(cfg):
         optimizer = OPTIMIZERS[cfg.optimizer_type](cfg.learning_rate)
         fwd = forward(weights, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, global_step.read_value())
         out = tf.identity(predictions(cfg, fwd.logits), name="out")
-        inference = forward(weights, cfg, feat_index, feat_value, False, None, None, None)
-        predict_out = tf.identity(predictions(cfg, inference.logits), name="predict_out")
+        predict_out = tf.identity(inference(weights, cfg, feat_index, feat_value), name="predict_out")
         step_op = train_op(weights, cfg, optimizer, fwd, label, global_step)
         epoch_loop = _epoch_loop(weights, cfg, optimizer, global_step)
         init_op = tf.global_variables_initializer()
@@ -376,5 +381,5 @@ def build_graph(cfg):
         for name, var in weights.items():
             value = tf.placeholder(var.dtype.base_dtype, var.shape, name=f"{name}_value")
             weight_setters[name] = (value, var.assign(value, read_value=False))
-    return DeepFMGraph(graph, weights, feat_index, feat_value, label, keep_fm, keep_deep, train_phase,
+    return DeepFMGraph(graph, cfg, weights, feat_index, feat_value, label, keep_fm, keep_deep, train_phase,
                        global_step, fwd, out, predict_out, step_op, epoch_loop, init_op, weight_setters)

@@ -127,7 +127,7 @@ def _write_json(path, obj):
 
 
 def _metadata(model, feature_dictionary):
-    params, tuples = encode_params(model.get_params(deep=False))
+    params, tuples = encode_params(model.fitted_params_)
     fitted = {name: getattr(model, name) for name in FITTED_ATTRIBUTES if hasattr(model, name)}
     weights = {name: var.shape.as_list() for name, var in model._graph.weights.items()}
     fd = None if feature_dictionary is None else {
@@ -194,9 +194,11 @@ def read_metadata(path):
 
 
 def rebuild_session(model):
-    """Validate the parameters and build the graph and a session for the fitted shapes."""
-    layers, activation, model.metric_name_, model._metric, model.greater_is_better_ = model._check_params()
-    model._start_session(model._graph_config(layers, activation, 0.0))  # output_bias: overwritten by weights
+    """Build the graph and a session for the parameters the model was fitted with."""
+    twin = type(model)(**model.fitted_params_)
+    layers, activation, model.metric_name_, model._metric, model.greater_is_better_ = twin._check_params()
+    twin.feature_size_, twin.field_size_ = model.feature_size_, model.field_size_
+    model._start_session(twin._graph_config(layers, activation, 0.0))  # output_bias: overwritten by weights
 
 
 def _checkpoint_error(path, err):
@@ -246,8 +248,12 @@ def load_model(path, cls):
     _check_checkpoint(path, meta["weights"])  # before the (slower) graph is built
     try:
         model = cls(**decode_params(meta["params"], meta["tuple_params"]))
+        model.fitted_params_ = model.get_params(deep=False)
         model.__dict__.update({k: v for k, v in meta["fitted"].items() if k in FITTED_ATTRIBUTES})
         rebuild_session(model)
+        shapes = {name: var.shape.as_list() for name, var in model._graph.weights.items()}
+        if shapes != meta["weights"]:
+            raise ValueError(f"its parameters build weights {shapes}, not the saved {meta['weights']}")
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path / MODEL_FILE} holds invalid parameters or attributes: {err}") from None
     model.feature_dictionary_ = fd

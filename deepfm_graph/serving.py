@@ -101,12 +101,6 @@ def _raw_features(fd):
     return inputs, tf.stack(indices, 1), tf.stack(values, 1)  # N * F each
 
 
-def _inference(weights, cfg, feat_index, feat_value):
-    """Predictions of the inference-only forward pass (no dropout, batch-norm moving statistics)."""
-    fwd = G.forward(weights, cfg, feat_index, feat_value, False, None, None, None)
-    return G.predictions(cfg, fwd.logits)
-
-
 def _signature(inputs, outputs):
     """A predict ``SignatureDef`` (built directly: TF's builders log deprecation warnings)."""
     def info(tensor):
@@ -125,8 +119,7 @@ def export_saved_model(model, directory, feature_dictionary=None):
     model._check_fitted()
     fd = persistence.feature_dictionary_for(model, feature_dictionary)
     values = model.get_weights()
-    layers, activation = model._check_params()[:2]
-    cfg = model._graph_config(layers, activation, 0.0)
+    cfg = model._graph.cfg
     graph = tf.Graph()
     with graph.as_default():
         weights = G.init_weights(cfg)
@@ -134,10 +127,10 @@ def export_saved_model(model, directory, feature_dictionary=None):
         feat_value = tf.placeholder(tf.float32, [None, cfg.field_size], name="feat_value")
         signatures = {"serving_default": _signature(
             {"feat_index": feat_index, "feat_value": feat_value},
-            {OUTPUT_KEY: _inference(weights, cfg, feat_index, feat_value)})}
+            {OUTPUT_KEY: G.inference(weights, cfg, feat_index, feat_value)})}
         if fd is not None:
             raw, raw_index, raw_value = _raw_features(fd)
-            signatures["predict_raw"] = _signature(raw, {OUTPUT_KEY: _inference(weights, cfg, raw_index, raw_value)})
+            signatures["predict_raw"] = _signature(raw, {OUTPUT_KEY: G.inference(weights, cfg, raw_index, raw_value)})
         tables_init = tf.tables_initializer()
 
     def write(tmp):

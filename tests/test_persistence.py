@@ -32,13 +32,14 @@ def test_save_load_round_trip_keeps_predictions_params_and_attributes(raw_model,
     assert meta["feature_dictionary"]["fingerprint"] == persistence.fingerprint(fd)
 
 
-def test_builtin_callable_is_saved_by_name_and_custom_one_is_refused(raw_model, tmp_path, monkeypatch):
-    monkeypatch.setattr(raw_model.model, "eval_metric", gini_norm)
-    raw_model.model.save(tmp_path / "named")
+def test_builtin_callable_is_saved_by_name_and_custom_one_is_refused(raw_model, tmp_path):
+    def fitted_with(metric):
+        return clone(raw_model.model).set_params(eval_metric=metric, epoch=1).fit(raw_model.Xi, raw_model.Xv, raw_model.y)
+
+    fitted_with(gini_norm).save(tmp_path / "named")
     assert json.loads((tmp_path / "named" / "model.json").read_text())["params"]["eval_metric"] == "gini_norm"
-    monkeypatch.setattr(raw_model.model, "eval_metric", lambda y, p: 0.0)
     with pytest.raises(ValueError, match="cannot save eval_metric"):
-        raw_model.model.save(tmp_path / "custom")
+        fitted_with(lambda y, p: 0.0).save(tmp_path / "custom")
     assert not (tmp_path / "custom").exists()
 
 
@@ -143,3 +144,19 @@ def test_resume_from_a_finished_shorter_run_continues_to_the_same_model(planted,
     np.testing.assert_array_equal(resumed.get_weights()["feature_embeddings"],
                                   full.get_weights()["feature_embeddings"])
     assert json.loads((tmp_path / "last" / "training.json").read_text())["completed_epochs"] == params["epoch"]
+
+
+def test_set_params_after_fit_does_not_change_what_is_saved_pickled_or_exported(planted, tmp_path):
+    import tensorflow as tf2
+
+    Xi, Xv, y, feature_size = planted
+    model = DeepFM(feature_size=feature_size, embedding_size=4, deep_layers=(8, 8), epoch=1, batch_size=256,
+                   eval_train=False, random_seed=1).fit(Xi[:1000], Xv[:1000], y[:1000])
+    expected = model.predict(Xi[:200], Xv[:200])
+    model.set_params(deep_layers=(5,), dropout_deep=(0.5, 0.5))  # not refitted: the model stays as fitted
+    model.save(tmp_path / "model")
+    np.testing.assert_array_equal(DeepFM.load(tmp_path / "model").predict(Xi[:200], Xv[:200]), expected)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(Xi[:200], Xv[:200]), expected)
+    served = tf2.saved_model.load(str(model.export_saved_model(tmp_path / "export")))
+    out = served.signatures["serving_default"](feat_index=tf2.constant(Xi[:200]), feat_value=tf2.constant(Xv[:200]))
+    np.testing.assert_allclose(out["predictions"].numpy(), expected, rtol=1e-6)
