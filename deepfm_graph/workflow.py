@@ -186,7 +186,7 @@ class FoldResult:
     gini: float  # normalized Gini of the out-of-fold predictions
     train_curve: list
     valid_curve: list
-    seconds: float  # encode, fit and predict
+    seconds: float  # fit and predict, plus encoding the fold (done once, shared by the models)
     oov_valid: int  # categorical values of the validation part outside the vocabulary
     oov_test: int
 
@@ -256,24 +256,39 @@ def run_cv(train_df, test_df, models=tuple(MODELS), params=None, folds=DEFAULT_F
         name, use_fm, use_deep = MODELS[key]
         model_params = {**params, "use_fm": use_fm, "use_deep": use_deep,
                         "verbose": params.get("verbose", True) if progress else False}
-        result = ModelResult(name=name, params=model_params, curve_metric=resolve_metric(params["eval_metric"])[0],
-                             oof=np.zeros(len(train_df)), test=np.zeros(len(test_df)))
-        for i, (train_index, valid_index) in enumerate(splits):
-            say(f"{name} fold {i + 1}/{folds}: {len(train_index):,} training rows, "
+        results.models.append(ModelResult(name=name, params=model_params,
+                                          curve_metric=resolve_metric(params["eval_metric"])[0],
+                                          oof=np.zeros(len(train_df)), test=np.zeros(len(test_df))))
+    for i, (train_index, valid_index) in enumerate(splits):
+        fold_data = _encode_fold(train_df, test_df, train_index, valid_index, numeric_cols, ignore_cols)
+        for result in results.models:
+            say(f"{result.name} fold {i + 1}/{folds}: {len(train_index):,} training rows, "
                 f"{len(valid_index):,} validation rows")
-            fold, valid_pred, test_pred = _fit_fold(train_df, test_df, train_index, valid_index, model_params,
-                                                    numeric_cols, ignore_cols)
+            fold, valid_pred, test_pred = _fit_fold(fold_data, result.params)
             result.oof[valid_index] = valid_pred
             result.test += test_pred / folds
             result.folds.append(fold)
-            say(f"{name} fold {i + 1}/{folds}: gini {fold.gini:.5f} [{fold.seconds:.1f} s]")
-        results.models.append(result)
-        say(f"{name}: CV gini {result.cv_mean:.5f} ± {result.cv_std:.5f} [{result.seconds:.1f} s]")
+            say(f"{result.name} fold {i + 1}/{folds}: gini {fold.gini:.5f} [{fold.seconds:.1f} s]")
+    for result in results.models:
+        say(f"{result.name}: CV gini {result.cv_mean:.5f} ± {result.cv_std:.5f} [{result.seconds:.1f} s]")
     return results
 
 
-def _fit_fold(train_df, test_df, train_index, valid_index, params, numeric_cols, ignore_cols):
-    """Fit one fold; return its :class:`FoldResult` and the validation and test predictions."""
+@dataclass
+class _FoldData:
+    """One fold encoded by a dictionary fitted on its training part; shared by every model."""
+
+    valid_index: np.ndarray
+    features: FeatureDictionary
+    train: tuple  # (Xi, Xv, y)
+    valid: tuple  # (Xi, Xv, y)
+    test: tuple  # (Xi, Xv)
+    oov_valid: int
+    oov_test: int
+    seconds: float
+
+
+def _encode_fold(train_df, test_df, train_index, valid_index, numeric_cols, ignore_cols):
     start = time.perf_counter()
     train_part, valid_part = train_df.iloc[train_index], train_df.iloc[valid_index]
     # Vocabulary and scaling from the training part alone: nothing of the validation part
@@ -281,17 +296,24 @@ def _fit_fold(train_df, test_df, train_index, valid_index, params, numeric_cols,
     features = FeatureDictionary(dfTrain=train_part, numeric_cols=numeric_cols, ignore_cols=ignore_cols,
                                  label_col=LABEL_COL, id_col=ID_COL)
     parser = DataParser(features, label_col=LABEL_COL, id_col=ID_COL)
-    Xi_train, Xv_train, y_train = parser.parse(df=train_part, has_label=True)
-    Xi_valid, Xv_valid, y_valid = parser.parse(df=valid_part, has_label=True)
+    train = parser.parse(df=train_part, has_label=True)
+    valid = parser.parse(df=valid_part, has_label=True)
     oov_valid = sum(parser.oov_counts_.values())
-    Xi_test, Xv_test, _ = parser.parse(df=test_df)
+    test = parser.parse(df=test_df)[:2]
     oov_test = sum(parser.oov_counts_.values())
-    model = DeepFM(**params, feature_size=features.feat_dim, field_size=features.field_size)
-    model.fit(Xi_train, Xv_train, y_train, Xi_valid, Xv_valid, y_valid)
-    valid_pred, test_pred = model.predict(Xi_valid, Xv_valid), model.predict(Xi_test, Xv_test)
-    fold = FoldResult(valid_index=valid_index, features=features, gini=float(gini_norm(y_valid, valid_pred)),
-                      train_curve=list(model.train_result_), valid_curve=list(model.valid_result_),
-                      seconds=time.perf_counter() - start, oov_valid=oov_valid, oov_test=oov_test)
+    return _FoldData(valid_index, features, train, valid, test, oov_valid, oov_test, time.perf_counter() - start)
+
+
+def _fit_fold(data, params):
+    """Fit one model on one encoded fold; return its :class:`FoldResult` and validation and test predictions."""
+    start = time.perf_counter()
+    model = DeepFM(**params, feature_size=data.features.feat_dim, field_size=data.features.field_size)
+    model.fit(*data.train, *data.valid)
+    valid_pred, test_pred = model.predict(*data.valid[:2]), model.predict(*data.test)
+    fold = FoldResult(valid_index=data.valid_index, features=data.features,
+                      gini=float(gini_norm(data.valid[2], valid_pred)), train_curve=list(model.train_result_),
+                      valid_curve=list(model.valid_result_), seconds=data.seconds + time.perf_counter() - start,
+                      oov_valid=data.oov_valid, oov_test=data.oov_test)
     return fold, valid_pred, test_pred
 
 
