@@ -95,9 +95,11 @@ def feature_dictionary_for(model, feature_dictionary=None):
         raise ValueError(f"the feature dictionary (feat_dim={fd.feat_dim}, field_size={fd.field_size}) does not "
                          f"match the model (feature_size={model.feature_size_}, field_size={model.field_size_})")
     bundled = getattr(model, "feature_dictionary_", None)
-    if bundled is not None and fingerprint(bundled) != fingerprint(fd):
-        raise ValueError("the feature dictionary differs from the one saved with the model "
-                         f"(fingerprint {fingerprint(fd)[:12]} != {fingerprint(bundled)[:12]})")
+    if bundled is not None and bundled is not fd:
+        given, saved = fingerprint(fd), fingerprint(bundled)
+        if given != saved:
+            raise ValueError("the feature dictionary differs from the one saved with the model "
+                             f"(fingerprint {given[:12]} != {saved[:12]})")
     return fd
 
 
@@ -263,8 +265,11 @@ def load_model(path, cls):
 
 def read_weights(path, model):
     """The model variables stored in the save ``path`` as numpy arrays, keyed like ``get_weights``."""
-    reader = tf.train.load_checkpoint(str(Path(path) / WEIGHTS_PREFIX))
-    return {name: reader.get_tensor(var.op.name) for name, var in model._graph.weights.items()}
+    try:
+        reader = tf.train.load_checkpoint(str(Path(path) / WEIGHTS_PREFIX))
+        return {name: reader.get_tensor(var.op.name) for name, var in model._graph.weights.items()}
+    except (tf.errors.OpError, ValueError, IndexError) as err:  # IndexError: truncated data file
+        raise _checkpoint_error(path, err) from None
 
 
 # ---------------------------------------------------------------- pickling
@@ -347,10 +352,14 @@ class TrainingCheckpoints:
             return False, None
         meta = read_metadata(last)
         state = _read_json(last / TRAINING_FILE, "the training state")
-        self._check_run(state["run"], last)
-        _restore(model, _training_saver(model), last)
-        for name in ("n_epochs_", "best_epoch_", "train_result_", "valid_result_", "epoch_seconds_"):
-            setattr(model, name, meta["fitted"][name])
+        try:
+            self._check_run(state["run"], last)
+            _restore(model, _training_saver(model), last)
+            for name in ("n_epochs_", "best_epoch_", "train_result_", "valid_result_", "epoch_seconds_"):
+                setattr(model, name, meta["fitted"][name])
+            stopped = state["stopped"]
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"cannot resume from {last}: its training state is corrupted ({err!r})") from None
         best_weights = None
         if self.early_stopping and model.best_epoch_ is not None:
             best = self.directory / "best"
@@ -358,4 +367,4 @@ class TrainingCheckpoints:
                 raise ValueError(f"cannot resume from {last}: {best} is not the checkpoint of best epoch "
                                  f"{model.best_epoch_}")
             best_weights = read_weights(best, model)
-        return state["stopped"], best_weights
+        return stopped, best_weights

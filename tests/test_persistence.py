@@ -160,3 +160,22 @@ def test_set_params_after_fit_does_not_change_what_is_saved_pickled_or_exported(
     served = tf2.saved_model.load(str(model.export_saved_model(tmp_path / "export")))
     out = served.signatures["serving_default"](feat_index=tf2.constant(Xi[:200]), feat_value=tf2.constant(Xv[:200]))
     np.testing.assert_allclose(out["predictions"].numpy(), expected, rtol=1e-6)
+
+
+def test_resume_from_corrupted_checkpoints_names_the_path_not_tensorflow(planted, tmp_path):
+    Xi, Xv, y, feature_size = planted
+    data = (Xi[:600], Xv[:600], y[:600], Xi[600:900], Xv[600:900], y[600:900])
+
+    def fit(resume):
+        return DeepFM(feature_size=feature_size, embedding_size=4, deep_layers=(8,), dropout_deep=(1.0, 1.0),
+                      epoch=2, batch_size=256, eval_train=False, random_seed=1).fit(
+            *data, early_stopping=True, checkpoint_dir=tmp_path / "ckpt", resume=resume)
+
+    fit(resume=False)
+    for path in (tmp_path / "ckpt" / "best").glob("weights.data*"):
+        path.write_bytes(b"truncated")
+    with pytest.raises(ValueError, match="cannot read the weights of the save at .*best"):
+        fit(resume=True)
+    (tmp_path / "ckpt" / "last" / persistence.TRAINING_FILE).write_text('{"stopped": false}')
+    with pytest.raises(ValueError, match="training state is corrupted"):
+        fit(resume=True)
