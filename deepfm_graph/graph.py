@@ -160,6 +160,22 @@ def lookup(cfg, table, index, train_phase):
     return tf.squeeze(rows, 2) if single_column else rows
 
 
+@tf.custom_gradient
+def fm_second_order(embeddings):
+    """1/2 [(sum_f e_f)^2 - sum_f e_f^2] per embedding dimension (N * F * K -> N * K).
+
+    Its gradient is written out, d/de_fk = dy_k (s_k - e_fk) with s = sum_f e_f: two
+    broadcast ops instead of the five that autodiff builds through the squares and sums.
+    """
+    summed = tf.reduce_sum(embeddings, 1)  # N * K
+    y = 0.5 * (tf.square(summed) - tf.reduce_sum(tf.square(embeddings), 1))
+
+    def grad(dy):
+        return tf.expand_dims(dy, 1) * (tf.expand_dims(summed, 1) - embeddings)
+
+    return y, grad
+
+
 def _switch(train_phase, train_fn, infer_fn):
     """Branch on the phase: statically for a Python bool, with ``tf.cond`` for a tensor."""
     if isinstance(train_phase, bool):
@@ -173,8 +189,8 @@ def _dropout(x, keep, train_phase, seed):
         return x
 
     def drop():
-        mask = tf.random.stateless_uniform(tf.shape(x), seed=seed) < keep
-        return x * tf.cast(mask, x.dtype) / keep
+        keep_mask = tf.random.stateless_uniform(tf.shape(x), seed=seed) < keep
+        return x * (tf.cast(keep_mask, x.dtype) * (1.0 / keep))  # backward: one multiply
 
     return _switch(train_phase, drop, lambda: x)
 
@@ -231,9 +247,7 @@ def forward(w, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, ste
         y_first_order = lookup(cfg, w["feature_bias"], feat_index, train_phase) * feat_value  # N * F
         y_first_order = _dropout(y_first_order, keep_fm[0], train_phase, seeds[0])
         # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]
-        sum_square = tf.square(tf.reduce_sum(embeddings, 1))  # N * K
-        square_sum = tf.reduce_sum(tf.square(embeddings), 1)  # N * K
-        y_second_order = _dropout(0.5 * (sum_square - square_sum), keep_fm[1], train_phase, seeds[1])
+        y_second_order = _dropout(fm_second_order(embeddings), keep_fm[1], train_phase, seeds[1])  # N * K
 
     bn_updates = []
     if cfg.use_deep:

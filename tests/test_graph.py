@@ -112,3 +112,22 @@ def test_l2_reg_shrinks_deep_weights(data):
     plain = fit_model(data, epoch=3).get_weights()
     shrunk = fit_model(data, epoch=3, l2_reg=0.5).get_weights()
     assert np.linalg.norm(shrunk["layer_0"]) < 0.8 * np.linalg.norm(plain["layer_0"])
+
+
+def test_fm_second_order_gradient_matches_autodiff_of_the_formula():
+    import tensorflow.compat.v1 as tf
+
+    from deepfm_graph.graph import fm_second_order
+
+    rng = np.random.default_rng(0)
+    e, dy = rng.normal(size=(7, 5, 3)), rng.normal(size=(7, 3))
+    with tf.Graph().as_default(), tf.Session() as session:
+        embeddings, weights = tf.constant(e), tf.constant(dy)
+        reference = 0.5 * (tf.square(tf.reduce_sum(embeddings, 1)) - tf.reduce_sum(tf.square(embeddings), 1))
+        ours = fm_second_order(embeddings)
+        got = session.run([ours, tf.gradients(tf.reduce_sum(ours * weights), embeddings)[0]])
+        want = session.run([reference, tf.gradients(tf.reduce_sum(reference * weights), embeddings)[0]])
+    pairwise = sum(e[:, i] * e[:, j] for i, j in itertools.combinations(range(5), 2))
+    np.testing.assert_allclose(got[0], pairwise, rtol=1e-10)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
+    np.testing.assert_allclose(got[1], dy[:, None, :] * (e.sum(1, keepdims=True) - e), rtol=1e-10)
