@@ -69,6 +69,27 @@ def read_header(path):
     return header
 
 
+def feature_fields(columns, numeric_cols, ignore_cols, label_col="target", id_col="id"):
+    """The feature columns among ``columns`` (in their order) under these roles.
+
+    Every column but the ignored ones, the label and the id; ``ValueError`` when a role
+    names an absent column, a numeric column is also ignored, the label or the id, or
+    nothing is left.
+    """
+    for argument, names in (("numeric_cols", numeric_cols), ("ignore_cols", ignore_cols)):
+        absent = [col for col in names if col not in columns]
+        if absent:
+            raise ValueError(f"{argument} names columns not in the training frame: {absent}")
+    for col in numeric_cols:
+        if col in ignore_cols or col in (label_col, id_col):
+            raise ValueError(f"numeric column {col!r} is also ignored, the label or the id")
+    excluded = set(ignore_cols) | {label_col, id_col}
+    fields = [col for col in columns if col not in excluded]
+    if not fields:
+        raise ValueError("the training frame has no feature columns")
+    return fields
+
+
 def _aligned_empty(shape, dtype, alignment=64):
     """An uninitialised C-contiguous array whose data starts on an ``alignment``-byte boundary.
 
@@ -192,17 +213,7 @@ class FeatureDictionary:
         _check_frame(df, "training frame")
         numeric = _names(self.numeric_cols, "numeric_cols")
         ignore = _names(self.ignore_cols, "ignore_cols")
-        for argument, names in (("numeric_cols", numeric), ("ignore_cols", ignore)):
-            absent = [col for col in names if col not in df.columns]
-            if absent:
-                raise ValueError(f"{argument} names columns not in the training frame: {absent}")
-        for col in numeric:
-            if col in ignore or col in (self.label_col, self.id_col):
-                raise ValueError(f"numeric column {col!r} is also ignored, the label or the id")
-        excluded = set(ignore) | {self.label_col, self.id_col}
-        fields = [col for col in df.columns if col not in excluded]
-        if not fields:
-            raise ValueError("the training frame has no feature columns")
+        fields = feature_fields(list(df.columns), numeric, ignore, self.label_col, self.id_col)
         frames = [df]
         if df_test is not None:
             _check_frame(df_test, "test frame")

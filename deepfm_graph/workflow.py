@@ -31,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 from . import __version__
 from .atomic import atomic_write
 from .estimator import DeepFM
-from .features import DataParser, FeatureDictionary
+from .features import DataParser, FeatureDictionary, feature_fields
 from .metrics import gini_norm, resolve_metric
 from .porto import ID_COL, LABEL_COL, add_engineered_features, column_roles, read_porto_csv
 
@@ -153,17 +153,10 @@ def check_inputs(train_df, test_df, numeric_cols, ignore_cols, folds):
         for col in needed:
             if col not in frame.columns:
                 raise WorkflowError(f"the {name} has no {col!r} column")
-    for role, names in (("numeric", numeric_cols), ("ignored", ignore_cols)):
-        for col in names:
-            if col not in train_df.columns:
-                raise WorkflowError(f"{role} column {col!r} is not in the training data")
-    for col in numeric_cols:
-        if col in (ID_COL, LABEL_COL):
-            raise WorkflowError(f"numeric column {col!r} is the id or the label")
-    excluded = set(ignore_cols) | {ID_COL, LABEL_COL}
-    fields = [col for col in train_df.columns if col not in excluded]
-    if not fields:
-        raise WorkflowError("every column of the training data is ignored")
+    try:
+        fields = feature_fields(list(train_df.columns), numeric_cols, ignore_cols, LABEL_COL, ID_COL)
+    except ValueError as error:
+        raise WorkflowError(f"training data: {error}") from None
     for col in fields:
         if col not in test_df.columns:
             raise WorkflowError(f"feature column {col!r} is not in the test data")
