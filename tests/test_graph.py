@@ -131,3 +131,10 @@ def test_fm_second_order_gradient_matches_autodiff_of_the_formula():
     np.testing.assert_allclose(got[0], pairwise, rtol=1e-10)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
     np.testing.assert_allclose(got[1], dy[:, None, :] * (e.sum(1, keepdims=True) - e), rtol=1e-10)
+
+
+def test_classic_out_tensor_with_default_feeds_equals_predict(data):
+    model = fit_model(data, batch_norm=1, dropout_deep=(0.5, 0.5, 0.5))
+    g = model._graph
+    classic = model.session_.run(g.out, {g.feat_index: data[0], g.feat_value: data[1]})
+    np.testing.assert_allclose(classic, model.predict(data[0], data[1]), rtol=1e-6, atol=1e-7)
