@@ -127,18 +127,19 @@ def init_weights(cfg):
 
 
 @tf.custom_gradient
-def _lookup_dense_gradient(table, index):
+def _gather_dense_gradient(table, index):
     """``tf.gather(table, index)`` whose gradient is the dense M * D table gradient.
 
-    The scatter-add of the row gradients runs as a sparse one-hot matmul, several times
-    faster on CPU than ``unsorted_segment_sum`` and the optimizers' sparse paths.
+    The scatter-add of the row gradients runs as a sparse one-hot matmul (int32 indices),
+    several times faster on CPU than ``unsorted_segment_sum`` and the optimizers' sparse paths.
     """
     def grad(d_rows):
-        flat_index = tf.cast(tf.reshape(index, [-1]), tf.int64)
-        n_rows = tf.size(flat_index, out_type=tf.int64)
-        one_hot = tf.SparseTensor(tf.stack([flat_index, tf.range(n_rows)], 1),
-                                  tf.ones([n_rows]), tf.stack([tf.shape(table, out_type=tf.int64)[0], n_rows]))
-        d_table = tf.sparse.sparse_dense_matmul(one_hot, tf.reshape(d_rows, tf.stack([n_rows, -1])))
+        flat_index = tf.reshape(index, [-1])
+        n_rows = tf.size(flat_index)
+        d_table = tf.raw_ops.SparseTensorDenseMatMul(
+            a_indices=tf.stack([tf.range(n_rows), flat_index], 1), a_values=tf.ones([n_rows]),
+            a_shape=tf.cast(tf.stack([n_rows, tf.shape(table)[0]]), tf.int64),
+            b=tf.reshape(d_rows, tf.stack([n_rows, -1])), adjoint_a=True)  # one_hot^T @ d_rows
         return tf.reshape(d_table, tf.shape(table)), None
 
     return tf.gather(table, index), grad
@@ -147,17 +148,17 @@ def _lookup_dense_gradient(table, index):
 def lookup(cfg, table, index, train_phase):
     """``table[index]`` for a variable ``table``: N * F * D, or N * F when it has one column.
 
-    One-column tables are gathered flat (a gather of 1-float rows is slow); inference reads
-    only the rows it needs; training sends dense or sparse gradients as the config says.
+    One-column tables are gathered flat; inference reads the table once and gathers
+    (``GatherV2`` on a tensor beats ``ResourceGather`` on the variable); training sends dense
+    or sparse (IndexedSlices) gradients as the config says.
     """
     single_column = table.shape[1] == 1
-    if train_phase is False:
-        return tf.gather(tf.reshape(table, [-1]) if single_column else table, index)
-    if cfg.dense_embedding_gradient:
-        values = table.read_value()
-        return _lookup_dense_gradient(tf.reshape(values, [-1]) if single_column else values, index)
-    rows = tf.nn.embedding_lookup(table, index)  # sparse (IndexedSlices) gradient
-    return tf.squeeze(rows, 2) if single_column else rows
+    if train_phase is not False and not cfg.dense_embedding_gradient:
+        rows = tf.nn.embedding_lookup(table, index)  # sparse (IndexedSlices) gradient
+        return tf.squeeze(rows, 2) if single_column else rows
+    values = table.read_value()
+    values = tf.reshape(values, [-1]) if single_column else values
+    return tf.gather(values, index) if train_phase is False else _gather_dense_gradient(values, index)
 
 
 @tf.custom_gradient
@@ -183,35 +184,83 @@ def _switch(train_phase, train_fn, infer_fn):
     return tf.cond(train_phase, train_fn, infer_fn)
 
 
-def _dropout(x, keep, train_phase, seed):
-    """Inverted dropout with a stateless mask; ``keep`` is a keep-probability."""
+def mask_bits(keep):
+    """Random bits per dropout decision: 8 when ``keep`` is a multiple of 1/256 (exact), else 16.
+
+    (Fewer bits, packed several per byte, measured slower: unpacking costs more than Philox.)
+    """
+    return 8 if float(keep) * 256 == round(float(keep) * 256) else 16
+
+
+def _keep_mask(shape, keep, bits, seed):
+    """A stateless boolean mask, True with probability ``keep`` rounded to a multiple of 2**-bits.
+
+    Each decision reads ``bits`` bits of 64-bit Philox words (random bits are the cost: a
+    float per decision spends 32) and keeps when their value is at most ``keep * 2**bits - 1``.
+    """
+    n = tf.reduce_prod(shape)
+    per_word = 64 // bits
+    words = tf.random.stateless_uniform([(n + per_word - 1) // per_word], seed=seed, minval=None, maxval=None,
+                                        dtype=tf.uint64)
+    dtype = tf.uint8 if bits == 8 else tf.uint16
+    uniform = tf.reshape(tf.reshape(tf.bitcast(words, dtype), [-1])[:n], shape)
+    threshold = tf.cast(tf.round(tf.cast(keep, tf.float32) * 2.0 ** bits), tf.int32) - 1
+    return uniform <= tf.cast(threshold, dtype)
+
+
+def _dropout(x, keep, train_phase, seed, bits):
+    """Inverted dropout with a stateless mask; ``keep`` is a keep-probability (float or tensor)."""
     if train_phase is False or (isinstance(keep, float) and keep >= 1.0):
         return x
 
     def drop():
-        keep_mask = tf.random.stateless_uniform(tf.shape(x), seed=seed) < keep
-        return x * (tf.cast(keep_mask, x.dtype) * (1.0 / keep))  # backward: one multiply
+        keep_mask = _keep_mask(tf.shape(x), keep, bits, seed)
+        return x * tf.where_v2(keep_mask, 1.0 / keep, 0.0)  # backward: one multiply
 
     return _switch(train_phase, drop, lambda: x)
 
 
-def _batch_norm(x, w, i, train_phase, decay, updates):
-    """Batch norm from ``tf.nn.moments``; moving statistics are updated only through ``updates``."""
-    moving_mean, moving_var = w[f"bn_mean_{i}"], w[f"bn_variance_{i}"]
+@tf.custom_gradient
+def _batch_normalize(x, scale, offset):
+    """Normalize ``x`` (N * D) with its batch moments, then scale and offset; also returns the moments.
 
-    def batch_stats():
-        mean, var = tf.nn.moments(x, axes=[0])
+    The gradient is written out (the standard batch-norm backward, three reductions and a
+    few N * D ops) rather than differentiated through ``tf.nn.moments``, which broadcasts
+    every intermediate back to N * D.
+    """
+    mean, variance = tf.nn.moments(x, axes=[0])
+    inv_std = tf.math.rsqrt(variance + BATCH_NORM_EPSILON)
+    x_hat = (x - mean) * inv_std
+    y = x_hat * scale + offset
+
+    def grad(dy, _d_mean, _d_variance):  # the moments feed only the moving averages
+        n = tf.cast(tf.shape(x)[0], x.dtype)
+        d_offset = tf.reduce_sum(dy, 0)
+        d_scale = tf.reduce_sum(dy * x_hat, 0)
+        dx = (scale * inv_std / n) * (n * dy - d_offset - x_hat * d_scale)
+        return dx, d_scale, d_offset
+
+    return (y, mean, variance), grad
+
+
+def _batch_norm(x, w, i, train_phase, decay, updates):
+    """Batch norm; the moving statistics are updated only through ``updates`` (run with training)."""
+    moving_mean, moving_var = w[f"bn_mean_{i}"], w[f"bn_variance_{i}"]
+    scale, offset = w[f"bn_scale_{i}"].read_value(), w[f"bn_offset_{i}"].read_value()
+
+    def with_batch_stats():
+        y, mean, var = _batch_normalize(x, scale, offset)
         updates.append(moving_mean.assign(moving_mean * decay + mean * (1.0 - decay)))
         updates.append(moving_var.assign(moving_var * decay + var * (1.0 - decay)))
-        return mean, var
+        return y
+
+    def with_moving_stats():
+        return tf.nn.batch_normalization(x, moving_mean, moving_var, offset, scale, BATCH_NORM_EPSILON)
 
     if isinstance(train_phase, bool):
-        mean, var = batch_stats() if train_phase else (moving_mean, moving_var)
-    else:
-        batch_mean, batch_var = batch_stats()
-        mean, var = tf.cond(train_phase, lambda: (batch_mean, batch_var),
-                            lambda: (tf.identity(moving_mean), tf.identity(moving_var)))
-    return tf.nn.batch_normalization(x, mean, var, w[f"bn_offset_{i}"], w[f"bn_scale_{i}"], BATCH_NORM_EPSILON)
+        return with_batch_stats() if train_phase else with_moving_stats()
+    y_train = with_batch_stats()
+    return tf.cond(train_phase, lambda: y_train, with_moving_stats)
 
 
 @dataclass
@@ -240,25 +289,27 @@ def forward(w, cfg, feat_index, feat_value, train_phase, keep_fm, keep_deep, ste
         keep_fm, keep_deep, seeds = (None,) * 2, (None,) * n_deep, (None,) * n_dropouts
     else:
         seeds = [tf.stack([tf.constant(cfg.random_seed, tf.int64), step * n_dropouts + j]) for j in range(n_dropouts)]
+    bits_fm, bits_deep = [mask_bits(k) for k in cfg.dropout_fm], [mask_bits(k) for k in cfg.dropout_deep]
     embeddings = lookup(cfg, w["feature_embeddings"], feat_index, train_phase) * tf.expand_dims(feat_value, 2)  # N*F*K
     y_first_order = y_second_order = y_deep = None
     if cfg.use_fm:
         # First order: sum_f w_f x_f
         y_first_order = lookup(cfg, w["feature_bias"], feat_index, train_phase) * feat_value  # N * F
-        y_first_order = _dropout(y_first_order, keep_fm[0], train_phase, seeds[0])
+        y_first_order = _dropout(y_first_order, keep_fm[0], train_phase, seeds[0], bits_fm[0])
         # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]
-        y_second_order = _dropout(fm_second_order(embeddings), keep_fm[1], train_phase, seeds[1])  # N * K
+        y_second_order = _dropout(fm_second_order(embeddings), keep_fm[1], train_phase, seeds[1], bits_fm[1])  # N * K
 
     bn_updates = []
     if cfg.use_deep:
         # Deep component: a_{l+1} = act(BN(W_l a_l + b_l)), with dropout on every input
         y_deep = tf.reshape(embeddings, [-1, cfg.field_size * cfg.embedding_size])  # N * (F*K)
-        y_deep = _dropout(y_deep, keep_deep[0], train_phase, seeds[2])
+        y_deep = _dropout(y_deep, keep_deep[0], train_phase, seeds[2], bits_deep[0])
         for i in range(len(cfg.deep_layers)):
             y_deep = tf.matmul(y_deep, w[f"layer_{i}"]) + w[f"bias_{i}"]  # N * D_i
             if cfg.batch_norm:
                 y_deep = _batch_norm(y_deep, w, i, train_phase, cfg.batch_norm_decay, bn_updates)
-            y_deep = _dropout(cfg.activation(y_deep), keep_deep[i + 1], train_phase, seeds[3 + i])
+            y_deep = _dropout(cfg.activation(y_deep), keep_deep[i + 1], train_phase, seeds[3 + i],
+                              bits_deep[i + 1])
 
     # Output
     if cfg.layout == "paper":

@@ -138,3 +138,66 @@ def test_classic_out_tensor_with_default_feeds_equals_predict(data):
     g = model._graph
     classic = model.session_.run(g.out, {g.feat_index: data[0], g.feat_value: data[1]})
     np.testing.assert_allclose(classic, model.predict(data[0], data[1]), rtol=1e-6, atol=1e-7)
+
+
+def test_batch_norm_gradient_matches_autodiff_of_the_formula():
+    import tensorflow.compat.v1 as tf
+
+    from deepfm_graph.graph import _batch_normalize
+
+    rng = np.random.default_rng(1)
+    x0, s0, o0, dy = rng.normal(size=(9, 4)), rng.uniform(0.5, 2, 4), rng.normal(size=4), rng.normal(size=(9, 4))
+    with tf.Graph().as_default(), tf.Session() as session:
+        x, scale, offset, weights = (tf.constant(a) for a in (x0, s0, o0, dy))
+        mean, var = tf.nn.moments(x, axes=[0])
+        reference = tf.nn.batch_normalization(x, mean, var, offset, scale, BATCH_NORM_EPSILON)
+        ours, our_mean, our_var = _batch_normalize(x, scale, offset)
+        got = session.run([ours, our_mean, our_var] + tf.gradients(tf.reduce_sum(ours * weights), [x, scale, offset]))
+        want = session.run([reference, mean, var] + tf.gradients(tf.reduce_sum(reference * weights), [x, scale, offset]))
+    x_hat = (x0 - x0.mean(0)) / np.sqrt(x0.var(0) + BATCH_NORM_EPSILON)
+    np.testing.assert_allclose(got[0], x_hat * s0 + o0, rtol=1e-10)
+    for ours_part, reference_part in zip(got, want):
+        np.testing.assert_allclose(ours_part, reference_part, rtol=1e-9, atol=1e-12)
+
+
+def test_dense_gradient_gather_matches_the_sparse_gradient_of_tf_gather():
+    import tensorflow.compat.v1 as tf
+
+    from deepfm_graph.graph import _gather_dense_gradient
+
+    rng = np.random.default_rng(2)
+    table0, index0 = rng.normal(size=(11, 3)).astype(np.float32), rng.integers(0, 11, (6, 4)).astype(np.int32)
+    index0[0, :] = 5  # repeated rows must accumulate
+    dy = rng.normal(size=(6, 4, 3)).astype(np.float32)
+    with tf.Graph().as_default(), tf.Session() as session:
+        table, index, weights = tf.constant(table0), tf.constant(index0), tf.constant(dy)
+        ours = _gather_dense_gradient(table, index)
+        got = session.run([ours, tf.gradients(tf.reduce_sum(ours * weights), table)[0]])
+        want = session.run(tf.convert_to_tensor(tf.gradients(tf.reduce_sum(tf.gather(table, index) * weights), table)[0]))
+    expected = np.zeros_like(table0)
+    np.add.at(expected, index0.ravel(), dy.reshape(-1, 3))
+    np.testing.assert_array_equal(got[0], table0[index0])
+    np.testing.assert_allclose(got[1], want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got[1], expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.8, 0.9921875])
+def test_dropout_masks_keep_the_requested_fraction_and_are_stateless(keep):
+    import tensorflow.compat.v1 as tf
+
+    from deepfm_graph.graph import _keep_mask, mask_bits
+
+    bits = mask_bits(keep)
+    assert bits == (8 if keep * 256 == int(keep * 256) else 16)
+    with tf.Graph().as_default(), tf.Session() as session:
+        seed = tf.constant([3, 4], tf.int64)
+        masks = [_keep_mask(tf.constant([1001, 37]), keep, bits, seed), _keep_mask(tf.constant([1001, 37]), keep, bits, seed),
+                 _keep_mask(tf.constant([1001, 37]), keep, bits, tf.constant([3, 5], tf.int64)),
+                 _keep_mask(tf.constant([4, 5]), tf.constant(1.0), bits, seed)]
+        first, again, other_seed, keep_all = session.run(masks)
+    assert first.shape == (1001, 37) and first.dtype == bool
+    np.testing.assert_array_equal(first, again)
+    assert (first != other_seed).mean() > 0.5 * 2 * keep * (1 - keep)
+    assert abs(first.mean() - keep) < 4 * np.sqrt(keep * (1 - keep) / first.size)
+    assert keep_all.all()
+    assert abs(first.mean(0) - keep).max() < 8 * np.sqrt(keep * (1 - keep) / 1001)  # no column is stuck
