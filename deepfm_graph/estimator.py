@@ -18,8 +18,10 @@ from . import graph as G
 from . import persistence, serving
 from .metrics import resolve_metric
 
-PREDICT_BATCH_SIZE = 8192  # rows per session.run when predicting: measured fastest, small activations
-PREDICT_THREADS = min(os.cpu_count() or 1, 4)  # concurrent session.run calls when predicting
+# Predicting: PREDICT_THREADS concurrent session.run calls of PREDICT_BATCH_SIZE rows each
+# (measured on 2 cores: +15% over one run of 8,192 rows, with the same rows in flight).
+PREDICT_THREADS = min(os.cpu_count() or 1, 4)
+PREDICT_BATCH_SIZE = max(1024, 8192 // PREDICT_THREADS)
 REFIT_MAX_EPOCHS = 100  # the reference's cap when refitting on train + valid
 TRAINING_LOOPS = ("graph", "feed")
 
