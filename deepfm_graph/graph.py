@@ -204,12 +204,16 @@ def _keep_mask(shape, keep, bits, seed):
                                         dtype=tf.uint64)
     dtype = tf.uint8 if bits == 8 else tf.uint16
     uniform = tf.reshape(tf.reshape(tf.bitcast(words, dtype), [-1])[:n], shape)
-    threshold = tf.cast(tf.round(tf.cast(keep, tf.float32) * 2.0 ** bits), tf.int32) - 1
+    threshold = tf.maximum(tf.cast(tf.round(tf.cast(keep, tf.float32) * 2.0 ** bits), tf.int32), 1) - 1
     return uniform <= tf.cast(threshold, dtype)
 
 
 def _dropout(x, keep, train_phase, seed, bits):
-    """Inverted dropout with a stateless mask; ``keep`` is a keep-probability (float or tensor)."""
+    """Inverted dropout with a stateless mask; ``keep`` is a keep-probability (float or tensor).
+
+    ``bits`` is ``mask_bits`` of the configured keep: a different keep fed to the classic
+    graph's placeholder is rounded to that resolution (at least 2**-bits).
+    """
     if train_phase is False or (isinstance(keep, float) and keep >= 1.0):
         return x
 

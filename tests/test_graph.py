@@ -193,11 +193,13 @@ def test_dropout_masks_keep_the_requested_fraction_and_are_stateless(keep):
         seed = tf.constant([3, 4], tf.int64)
         masks = [_keep_mask(tf.constant([1001, 37]), keep, bits, seed), _keep_mask(tf.constant([1001, 37]), keep, bits, seed),
                  _keep_mask(tf.constant([1001, 37]), keep, bits, tf.constant([3, 5], tf.int64)),
-                 _keep_mask(tf.constant([4, 5]), tf.constant(1.0), bits, seed)]
-        first, again, other_seed, keep_all = session.run(masks)
+                 _keep_mask(tf.constant([4, 5]), tf.constant(1.0), bits, seed),
+                 _keep_mask(tf.constant([40000, 50]), tf.constant(1e-9), bits, seed)]
+        first, again, other_seed, keep_all, keep_tiny = session.run(masks)
     assert first.shape == (1001, 37) and first.dtype == bool
     np.testing.assert_array_equal(first, again)
     assert (first != other_seed).mean() > 0.5 * 2 * keep * (1 - keep)
     assert abs(first.mean() - keep) < 4 * np.sqrt(keep * (1 - keep) / first.size)
     assert keep_all.all()
+    assert 0 < keep_tiny.mean() < 12 * 2.0 ** -bits  # a tiny keep never wraps around to "keep all"
     assert abs(first.mean(0) - keep).max() < 8 * np.sqrt(keep * (1 - keep) / 1001)  # no column is stuck
