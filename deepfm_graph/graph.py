@@ -148,9 +148,9 @@ def _gather_dense_gradient(table, index):
 def lookup(cfg, table, index, train_phase):
     """``table[index]`` for a variable ``table``: N * F * D, or N * F when it has one column.
 
-    One-column tables are gathered flat; inference reads the table once and gathers
-    (``GatherV2`` on a tensor beats ``ResourceGather`` on the variable); training sends dense
-    or sparse (IndexedSlices) gradients as the config says.
+    One-column tables are gathered flat (a gather of 1-float rows is slow); inference gathers
+    from the table's value; training sends dense or sparse (IndexedSlices) gradients as the
+    config says.
     """
     single_column = table.shape[1] == 1
     if train_phase is not False and not cfg.dense_embedding_gradient:

@@ -152,8 +152,9 @@ def test_batch_norm_gradient_matches_autodiff_of_the_formula():
         mean, var = tf.nn.moments(x, axes=[0])
         reference = tf.nn.batch_normalization(x, mean, var, offset, scale, BATCH_NORM_EPSILON)
         ours, our_mean, our_var = _batch_normalize(x, scale, offset)
-        got = session.run([ours, our_mean, our_var] + tf.gradients(tf.reduce_sum(ours * weights), [x, scale, offset]))
-        want = session.run([reference, mean, var] + tf.gradients(tf.reduce_sum(reference * weights), [x, scale, offset]))
+        inputs = [x, scale, offset]
+        got = session.run([ours, our_mean, our_var] + tf.gradients(tf.reduce_sum(ours * weights), inputs))
+        want = session.run([reference, mean, var] + tf.gradients(tf.reduce_sum(reference * weights), inputs))
     x_hat = (x0 - x0.mean(0)) / np.sqrt(x0.var(0) + BATCH_NORM_EPSILON)
     np.testing.assert_allclose(got[0], x_hat * s0 + o0, rtol=1e-10)
     for ours_part, reference_part in zip(got, want):
@@ -173,7 +174,8 @@ def test_dense_gradient_gather_matches_the_sparse_gradient_of_tf_gather():
         table, index, weights = tf.constant(table0), tf.constant(index0), tf.constant(dy)
         ours = _gather_dense_gradient(table, index)
         got = session.run([ours, tf.gradients(tf.reduce_sum(ours * weights), table)[0]])
-        want = session.run(tf.convert_to_tensor(tf.gradients(tf.reduce_sum(tf.gather(table, index) * weights), table)[0]))
+        sparse_gradient = tf.gradients(tf.reduce_sum(tf.gather(table, index) * weights), table)[0]
+        want = session.run(tf.convert_to_tensor(sparse_gradient))
     expected = np.zeros_like(table0)
     np.add.at(expected, index0.ravel(), dy.reshape(-1, 3))
     np.testing.assert_array_equal(got[0], table0[index0])
@@ -181,18 +183,18 @@ def test_dense_gradient_gather_matches_the_sparse_gradient_of_tf_gather():
     np.testing.assert_allclose(got[1], expected, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("keep", [0.5, 0.8, 0.9921875])
-def test_dropout_masks_keep_the_requested_fraction_and_are_stateless(keep):
+@pytest.mark.parametrize("keep, expected_bits", [(0.5, 8), (0.8, 16), (0.9921875, 8)])
+def test_dropout_masks_keep_the_requested_fraction_and_are_stateless(keep, expected_bits):
     import tensorflow.compat.v1 as tf
 
     from deepfm_graph.graph import _keep_mask, mask_bits
 
     bits = mask_bits(keep)
-    assert bits == (8 if keep * 256 == int(keep * 256) else 16)
+    assert bits == expected_bits
     with tf.Graph().as_default(), tf.Session() as session:
-        seed = tf.constant([3, 4], tf.int64)
-        masks = [_keep_mask(tf.constant([1001, 37]), keep, bits, seed), _keep_mask(tf.constant([1001, 37]), keep, bits, seed),
-                 _keep_mask(tf.constant([1001, 37]), keep, bits, tf.constant([3, 5], tf.int64)),
+        seed, shape = tf.constant([3, 4], tf.int64), tf.constant([1001, 37])
+        masks = [_keep_mask(shape, keep, bits, seed), _keep_mask(shape, keep, bits, seed),
+                 _keep_mask(shape, keep, bits, tf.constant([3, 5], tf.int64)),
                  _keep_mask(tf.constant([4, 5]), tf.constant(1.0), bits, seed),
                  _keep_mask(tf.constant([40000, 50]), tf.constant(1e-9), bits, seed)]
         first, again, other_seed, keep_all, keep_tiny = session.run(masks)
