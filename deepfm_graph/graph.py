@@ -268,7 +268,7 @@ def _batch_norm(x, w, i, train_phase, decay, updates):
 
     if isinstance(train_phase, bool):
         return with_batch_stats() if train_phase else with_moving_stats()
-    y_train = with_batch_stats()
+    y_train = with_batch_stats()  # outside the cond (not _switch): the update ops must live in this graph
     return tf.cond(train_phase, lambda: y_train, with_moving_stats)
 
 
