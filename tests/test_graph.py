@@ -161,47 +161,74 @@ def test_batch_norm_gradient_matches_autodiff_of_the_formula():
         np.testing.assert_allclose(ours_part, reference_part, rtol=1e-9, atol=1e-12)
 
 
-def test_dense_gradient_gather_matches_the_sparse_gradient_of_tf_gather():
+def test_fused_block_and_its_gradient_match_plain_ops():
     import tensorflow.compat.v1 as tf
 
-    from deepfm_graph.graph import _gather_dense_gradient
+    from deepfm_graph.graph import _fused
 
     rng = np.random.default_rng(2)
     table0, index0 = rng.normal(size=(11, 3)).astype(np.float32), rng.integers(0, 11, (6, 4)).astype(np.int32)
-    index0[0, :] = 5  # repeated rows must accumulate
-    dy = rng.normal(size=(6, 4, 3)).astype(np.float32)
+    index0[0, :] = 5  # repeated rows must accumulate in the table's gradient
+    values0, weights0 = rng.uniform(0.5, 2, (6, 4)).astype(np.float32), rng.normal(size=(6, 3)).astype(np.float32)
+
+    def block(table, scale, index, values):  # a gather, a broadcast product and a reduction, like the model's
+        rows = tf.gather(table, index) * tf.expand_dims(values, 2) * scale
+        return tf.reduce_sum(tf.square(rows), 1), tf.reduce_sum(rows, [1, 2])
+
     with tf.Graph().as_default(), tf.Session() as session:
-        table, index, weights = tf.constant(table0), tf.constant(index0), tf.constant(dy)
-        ours = _gather_dense_gradient(table, index)
-        got = session.run([ours, tf.gradients(tf.reduce_sum(ours * weights), table)[0]])
-        sparse_gradient = tf.gradients(tf.reduce_sum(tf.gather(table, index) * weights), table)[0]
-        want = session.run(tf.convert_to_tensor(sparse_gradient))
+        table, scale, index, values, weights = (tf.constant(a) for a in (table0, np.float32(1.5), index0, values0,
+                                                                          weights0))
+        results = {}
+        for name, fn in (("plain", block), ("fused", _fused(block, 2))):
+            squares, sums = fn(table, scale, index, values)
+            objective = tf.reduce_sum(squares * weights) + tf.reduce_sum(sums)
+            d_table, d_scale = tf.gradients(objective, [table, scale])
+            results[name] = session.run([squares, sums, tf.convert_to_tensor(d_table), d_scale])
+    for fused_part, plain_part in zip(results["fused"], results["plain"]):
+        np.testing.assert_allclose(fused_part, plain_part, rtol=1e-5, atol=1e-5)
+    rows = table0[index0] * values0[:, :, None] * 1.5  # numpy: d/d rows, then scatter-added into the table
+    d_rows = 2 * rows * weights0[:, None, :] + 1.0
     expected = np.zeros_like(table0)
-    np.add.at(expected, index0.ravel(), dy.reshape(-1, 3))
-    np.testing.assert_array_equal(got[0], table0[index0])
-    np.testing.assert_allclose(got[1], want, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(got[1], expected, rtol=1e-6, atol=1e-6)
+    np.add.at(expected, index0.ravel(), (d_rows * values0[:, :, None] * 1.5).reshape(-1, 3))
+    np.testing.assert_allclose(results["fused"][2], expected, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("keep, expected_bits", [(0.5, 8), (0.8, 16), (0.9921875, 8)])
-def test_dropout_masks_keep_the_requested_fraction_and_are_stateless(keep, expected_bits):
+def _lowbias32(x):
+    """Chris Wellons' lowbias32 in numpy (uint32 arithmetic wraps)."""
+    with np.errstate(over="ignore"):
+        x = x ^ (x >> 16)
+        x = x * np.uint32(0x7FEB352D)
+        x = x ^ (x >> 15)
+        x = x * np.uint32(0x846CA68B)
+        return x ^ (x >> 16)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.8, 0.9921875])
+def test_dropout_masks_keep_the_requested_fraction_and_are_stateless(keep):
     import tensorflow.compat.v1 as tf
 
-    from deepfm_graph.graph import _keep_mask, mask_bits
+    from deepfm_graph.graph import dropout_keys, keep_mask
 
-    bits = mask_bits(keep)
-    assert bits == expected_bits
     with tf.Graph().as_default(), tf.Session() as session:
-        seed, shape = tf.constant([3, 4], tf.int64), tf.constant([1001, 37])
-        masks = [_keep_mask(shape, keep, bits, seed), _keep_mask(shape, keep, bits, seed),
-                 _keep_mask(shape, keep, bits, tf.constant([3, 5], tf.int64)),
-                 _keep_mask(tf.constant([4, 5]), tf.constant(1.0), bits, seed),
-                 _keep_mask(tf.constant([40000, 50]), tf.constant(1e-9), bits, seed)]
-        first, again, other_seed, keep_all, keep_tiny = session.run(masks)
+        keys = dropout_keys(7, tf.constant([3, 4], tf.int64))
+        shape = tf.constant([1001, 37])
+        masks = [keep_mask(shape, keep, keys[0]), keep_mask(shape, keep, keys[0]), keep_mask(shape, keep, keys[1]),
+                 keep_mask(tf.constant([4, 5]), tf.constant(1.0), keys[0]),
+                 keep_mask(tf.constant([40000, 50]), tf.constant(1e-5), keys[0]),
+                 keep_mask(tf.constant([40000, 50]), tf.constant(1e-12), keys[0])]
+        (first, again, other_key, keep_all, keep_small, keep_tiny), key_values = session.run([masks, keys])
     assert first.shape == (1001, 37) and first.dtype == bool
     np.testing.assert_array_equal(first, again)
-    assert (first != other_seed).mean() > 0.5 * 2 * keep * (1 - keep)
+    assert (first != other_key).mean() > 0.5 * 2 * keep * (1 - keep)
     assert abs(first.mean() - keep) < 4 * np.sqrt(keep * (1 - keep) / first.size)
     assert keep_all.all()
-    assert 0 < keep_tiny.mean() < 12 * 2.0 ** -bits  # a tiny keep never wraps around to "keep all"
+    assert 5 < keep_small.sum() < 45  # 1e-5 of 2e6: 20 expected
+    assert keep_tiny.sum() <= 2  # a tiny keep never wraps around to "keep all"
     assert abs(first.mean(0) - keep).max() < 8 * np.sqrt(keep * (1 - keep) / 1001)  # no column is stuck
+    assert abs(first.mean(1) - keep).max() < 8 * np.sqrt(keep * (1 - keep) / 37)  # nor any row
+    # The documented function: element i keeps when lowbias32(i * golden ^ key) <= keep * 2**32 - 1.
+    seed_key = _lowbias32(np.uint32(7))
+    np.testing.assert_array_equal(key_values, _lowbias32(seed_key ^ _lowbias32(np.array([3, 4], np.uint32))))
+    index = np.arange(1001 * 37, dtype=np.uint32).reshape(1001, 37)
+    bits = _lowbias32((index * np.uint32(0x9E3779B9)) ^ key_values[0])
+    np.testing.assert_array_equal(first, bits <= np.uint32(round(keep * 2.0 ** 32) - 1))
