@@ -434,7 +434,7 @@ class DeepFMGraph:
     dropout_keep_deep: tf.Tensor
     train_phase: tf.Tensor
     global_step: tf.Variable
-    terms: Forward  # the forward pass on the placeholders
+    terms: Forward  # the inference pass on the placeholders
     out: tf.Tensor  # predictions, phase and dropout as fed (the classic graph)
     predict_out: tf.Tensor  # the same predictions from a pass built for inference only
     train_op: tf.Operation  # one step on a fed batch
