@@ -284,7 +284,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
     else:
         sources = [tf.squeeze(rows, 2) if rows.shape[2] == 1 else rows
                    for rows in (tf.nn.embedding_lookup(t, feat_index) for t in tables)]  # N * F * K, N * F
-    drops = [drop(0), drop(1), drop(2)]
+    drops = [drop(0) if cfg.use_fm else (), drop(1) if cfg.use_fm else (), drop(2) if cfg.use_deep else ()]
 
     def embedding_block(v_source, *rest):
         w_source, (index, values, *drop_args) = (rest[0], rest[1:]) if cfg.use_fm else (None, rest)
