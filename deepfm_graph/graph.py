@@ -468,7 +468,7 @@ def build_graph(cfg):
         infer_fwd = classic_forward(False)
         predict_out = tf.identity(predictions(cfg, infer_fwd.logits), name="predict_out")
         out = tf.identity(tf.cond(train_phase, lambda: predictions(cfg, classic_forward(True).logits),
-                                  lambda: predictions(cfg, classic_forward(False).logits)), name="out")
+                                  lambda: inference(weights, cfg, feat_index, feat_value)), name="out")
         step_op = train_op(weights, cfg, optimizer, classic_forward(True), label, global_step)
         epoch_loop = _epoch_loop(weights, cfg, optimizer, global_step)
         init_op = tf.global_variables_initializer()
