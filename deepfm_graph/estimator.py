@@ -21,9 +21,8 @@ from .metrics import resolve_metric
 # Predicting: PREDICT_THREADS concurrent session.run calls of PREDICT_BATCH_SIZE rows each
 # (measured on 2 cores: +15% over one run of 8,192 rows, with the same rows in flight).
 PREDICT_THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
-PREDICT_BATCH_SIZE = max(1024, 8192 // PREDICT_THREADS)
+PREDICT_BATCH_SIZE = 4096
 REFIT_MAX_EPOCHS = 100  # the reference's cap when refitting on train + valid
-TRAINING_LOOPS = ("graph", "feed")
 
 
 def _is_int(x):
@@ -148,8 +147,8 @@ class DeepFM(BaseEstimator):
             _check(_is_real(value) and value >= 0, f"{name} must be a non-negative number, got {value!r}")
         _check(self.greater_is_better in (None, True, False),
                f"greater_is_better must be None or a bool, got {self.greater_is_better!r}")
-        _check(self.training_loop in TRAINING_LOOPS,
-               f"training_loop must be one of {TRAINING_LOOPS}, got {self.training_loop!r}")
+        _check(self.training_loop in G.TRAINING_LOOPS,
+               f"training_loop must be one of {G.TRAINING_LOOPS}, got {self.training_loop!r}")
         _check(self.patience is None or (_is_int(self.patience) and self.patience >= 1),
                f"patience must be None or a positive integer, got {self.patience!r}")
         activation = self.deep_layers_activation
@@ -243,7 +242,7 @@ class DeepFM(BaseEstimator):
             raise ValueError("early_stopping and refit need validation data (Xi_valid, Xv_valid, y_valid)")
         self.feature_size_ = self._resolve_feature_size(Xi, Xi_va if has_valid else None)
 
-        self._start_session(self._graph_config(layers, activation, self._base_rate_bias(y)))
+        self._start_session(self._graph_config(layers, activation, self._base_rate_bias(y)), self.training_loop)
 
         self.train_result_, self.valid_result_, self.epoch_seconds_ = [], [], []
         self.best_epoch_, best_weights, stopped = None, None, False
@@ -287,9 +286,9 @@ class DeepFM(BaseEstimator):
             optimizer_type=self.optimizer_type, learning_rate=float(self.learning_rate),
             random_seed=int(self.random_seed), output_bias=output_bias)
 
-    def _start_session(self, cfg):
+    def _start_session(self, cfg, training_loop):
         """Build the graph for ``cfg`` and a session with freshly initialised variables."""
-        self._graph = G.build_graph(cfg)
+        self._graph = G.build_graph(cfg, training_loop)
         self.graph_ = self._graph.graph
         self.session_ = tf.Session(graph=self.graph_)
         self.session_.run(self._graph.init_op)
@@ -318,7 +317,7 @@ class DeepFM(BaseEstimator):
     def _train_epoch(self, Xi, Xv, y, epoch):
         """One pass over the data in shuffled batches of ``batch_size``, the last partial one included."""
         order = self._epoch_order(Xi.shape[0], epoch)
-        if self.training_loop == "graph":
+        if self._graph.epoch_loop is not None:  # training_loop="graph"
             loop = self._graph.epoch_loop
             self.session_.run(loop.run_epoch, {**dict(zip(loop.data, (Xi, Xv, y))), loop.order: order,
                                                loop.batch_size: self.batch_size})

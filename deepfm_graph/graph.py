@@ -43,6 +43,7 @@ OPTIMIZERS = {
 DENSE_GRADIENT_OPTIMIZERS = ("adam", "adagrad", "gd")
 MAX_DENSE_GRADIENT_ELEMENTS = 1 << 22  # above this, a dense table update costs more than it saves
 LAYOUTS = ("paper", "concat")
+TRAINING_LOOPS = ("graph", "feed")  # an epoch per session.run (EpochLoop), or a fed batch per run (train_op)
 LOSSES = ("logloss", "mse")
 BATCH_NORM_EPSILON = 1e-3
 
@@ -178,25 +179,33 @@ def _dropout(x, drop):
     return x * tf.where_v2(keep_mask(tf.shape(x), keep, key), 1.0 / keep, 0.0)
 
 
+def _row_mask(x, valid_rows):
+    """N * 1: 1.0 for the first ``valid_rows`` rows of ``x`` (the batch), 0.0 for the padding after them."""
+    return tf.expand_dims(tf.cast(tf.range(tf.shape(x)[0]) < valid_rows, x.dtype), 1)
+
+
 @tf.custom_gradient
-def _batch_normalize(x, scale, offset):
-    """Normalize ``x`` (N * D) with its batch moments, then scale and offset; also returns the moments.
+def _batch_normalize(x, scale, offset, valid_rows):
+    """Normalize ``x`` (N * D) with the moments of its first ``valid_rows`` rows, then scale and
+    offset; also returns the moments. Rows after ``valid_rows`` (padding) get a zero gradient.
 
     The gradient is written out (the standard batch-norm backward, three reductions and a
-    few N * D ops) rather than differentiated through ``tf.nn.moments``, which broadcasts
-    every intermediate back to N * D.
+    few N * D ops) rather than differentiated through the moments, which broadcasts every
+    intermediate back to N * D.
     """
-    mean, variance = tf.nn.moments(x, axes=[0])
+    rows, n = _row_mask(x, valid_rows), tf.cast(valid_rows, x.dtype)
+    mean = tf.reduce_sum(x * rows, 0) / n
+    variance = tf.reduce_sum(tf.square(x - mean) * rows, 0) / n
     inv_std = tf.math.rsqrt(variance + BATCH_NORM_EPSILON)
     x_hat = (x - mean) * inv_std
     y = x_hat * scale + offset
 
     def grad(dy, _d_mean, _d_variance):  # the moments feed only the moving averages
-        n = tf.cast(tf.shape(x)[0], x.dtype)
+        dy = dy * rows
         d_offset = tf.reduce_sum(dy, 0)
         d_scale = tf.reduce_sum(dy * x_hat, 0)
-        dx = (scale * inv_std / n) * (n * dy - d_offset - x_hat * d_scale)
-        return dx, d_scale, d_offset
+        dx = (scale * inv_std / n) * (n * dy - d_offset - x_hat * d_scale) * rows
+        return dx, d_scale, d_offset, None
 
     return (y, mean, variance), grad
 
@@ -245,24 +254,31 @@ class Forward:
     y_deep: tf.Tensor  # N * D_last (None without use_deep)
     embedding_penalty: tf.Tensor  # sum of (v_f x_f)^2 / 2 over the batch (None without l2_reg_embedding)
     bn_updates: list  # moving-average update ops, to run with the training op only
+    valid_rows: tf.Tensor  # training: the batch is the first valid_rows rows, padding follows (None: inference)
 
 
-def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None, step=None):
+def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None, step=None, valid_rows=None,
+            fused=True):
     """Build DeepFM's forward pass on ``feat_index``/``feat_value`` (N * F).
 
     ``train`` (a Python bool) switches on dropout and batch statistics. For training,
     ``keep_fm`` (2) and ``keep_deep`` (len(deep_layers) + 1) are floats or a float vector
-    tensor and ``step`` (int64 scalar) seeds the dropout masks.
+    tensor, ``step`` (int64 scalar) seeds the dropout masks, and ``valid_rows`` (int32
+    scalar; None: N) says that only the first rows are the batch: the rows after them are
+    padding, left out of the batch-norm moments and the loss, which gives a short last batch
+    the full batches' shape (one XLA compilation).
 
     The maths is written once, as blocks: the embedding block (gathers, FM terms, deep input)
     and a block per deep layer (bias, batch norm, activation, dropout), with the matmuls in
-    between. Training runs each block ``_fused`` (XLA); inference runs them as plain TF ops,
-    faster there for large batches on concurrent runs (measured).
+    between. Training runs each block ``_fused`` (XLA; ``fused=False``: plain ops); inference
+    runs them as plain TF ops, faster there for large batches on concurrent runs (measured).
     """
     F, K = cfg.field_size, cfg.embedding_size
     n_dropouts = len(cfg.deep_layers) + 3  # two FM terms, the deep input and each deep layer: one seed each per step
     keeps = (keep_fm[0], keep_fm[1]) + tuple(keep_deep[j] for j in range(len(cfg.deep_layers) + 1)) if train else ()
     keys = dropout_keys(cfg.random_seed, step * n_dropouts + tf.range(n_dropouts, dtype=tf.int64)) if train else None
+    if train and valid_rows is None:
+        valid_rows = tf.shape(feat_index)[0]
 
     def drop(j):
         """Dropout ``j``'s ``(keep, key)``; empty: no dropout."""
@@ -271,7 +287,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         return tf.convert_to_tensor(keeps[j], tf.float32), keys[j]
 
     def block(fn, differentiable, other):
-        if not train:
+        if not (train and fused):
             return fn(*differentiable, *other)
         return _fused(fn, len(differentiable))(*differentiable, *other)
 
@@ -287,7 +303,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
     drops = [drop(0) if cfg.use_fm else (), drop(1) if cfg.use_fm else (), drop(2) if cfg.use_deep else ()]
 
     def embedding_block(v_source, *rest):
-        w_source, (index, values, *drop_args) = (rest[0], rest[1:]) if cfg.use_fm else (None, rest)
+        w_source, (index, values, n_valid, *drop_args) = (rest[0], rest[1:]) if cfg.use_fm else (None, rest)
         drop_args = iter(drop_args)
         block_drops = [(next(drop_args), next(drop_args)) if d else None for d in drops]
         gather = _gather_rows if gather_inside else (lambda rows, _: rows)
@@ -300,10 +316,11 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         if cfg.use_deep:
             outputs.append(_dropout(tf.reshape(embeddings, [-1, F * K]), block_drops[2]))  # N * (F*K)
         if train and cfg.l2_reg_embedding > 0:
-            outputs.append(tf.nn.l2_loss(embeddings))
+            outputs.append(tf.nn.l2_loss(embeddings * tf.expand_dims(_row_mask(values, n_valid), 2)))
         return tuple(outputs)
 
-    outputs = list(block(embedding_block, sources, [feat_index, feat_value] + [t for d in drops for t in d]))
+    n_valid = [valid_rows] if train else [tf.shape(feat_index)[0]]
+    outputs = list(block(embedding_block, sources, [feat_index, feat_value] + n_valid + [t for d in drops for t in d]))
     y_first_order, y_second_order = (outputs.pop(0), outputs.pop(0)) if cfg.use_fm else (None, None)
     y_deep = outputs.pop(0) if cfg.use_deep else None
     embedding_penalty = outputs.pop(0) if outputs else None
@@ -323,15 +340,16 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
                 h = h + p["bias"]
                 moments = ()
                 if cfg.batch_norm and train:
-                    h, mean, variance = _batch_normalize(h, p["bn_scale"], p["bn_offset"])
+                    h, mean, variance = _batch_normalize(h, p["bn_scale"], p["bn_offset"], rest[len(names)])
                     moments = (mean, variance)
                 elif cfg.batch_norm:
                     h = tf.nn.batch_normalization(h, p["bn_mean"], p["bn_variance"], p["bn_offset"], p["bn_scale"],
                                                   BATCH_NORM_EPSILON)
-                drop_args = tuple(rest[len(names):])
+                drop_args = tuple(rest[len(names) + 1:])
                 return (_dropout(cfg.activation(h), drop_args or None),) + moments
 
-            y_deep, *moments = block(deep_block, [tf.matmul(y_deep, w[f"layer_{i}"])] + params, list(layer_drop))
+            y_deep, *moments = block(deep_block, [tf.matmul(y_deep, w[f"layer_{i}"])] + params,
+                                     n_valid + list(layer_drop))
             if moments:  # training with batch norm: update the moving statistics
                 decay = cfg.batch_norm_decay
                 for var, batch_value in zip((w[f"bn_mean_{i}"], w[f"bn_variance_{i}"]), moments):
@@ -348,7 +366,8 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         parts = ([y_first_order, y_second_order] if cfg.use_fm else []) + ([y_deep] if cfg.use_deep else [])
         concat_input = tf.concat(parts, axis=1)  # N * (F + K + D_last)
         logits = tf.squeeze(tf.matmul(concat_input, w["concat_projection"]), 1) + w["concat_bias"]
-    return Forward(logits, y_first_order, y_second_order, y_deep, embedding_penalty, bn_updates)
+    return Forward(logits, y_first_order, y_second_order, y_deep, embedding_penalty, bn_updates,
+                   valid_rows if train else None)
 
 
 def predictions(cfg, logits):
@@ -362,17 +381,19 @@ def inference(w, cfg, feat_index, feat_value):
 
 
 def loss(w, cfg, fwd, label):
-    """Mean loss (from logits for logloss) plus L2 on deep weights and, optionally, embeddings."""
+    """Mean loss over the batch's rows (from logits for logloss) plus L2 on deep weights and,
+    optionally, embeddings."""
     if cfg.loss_type == "logloss":
-        data_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=fwd.logits))
+        row_losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=fwd.logits)
     else:
-        data_loss = tf.reduce_mean(tf.square(label - fwd.logits))
+        row_losses = tf.square(label - fwd.logits)
+    batch_rows = tf.cast(fwd.valid_rows, tf.float32)
+    data_loss = tf.reduce_sum(row_losses * _row_mask(row_losses, fwd.valid_rows)[:, 0]) / batch_rows
     penalties = []
     if cfg.l2_reg > 0:
         penalties += [cfg.l2_reg * tf.nn.l2_loss(v) for k, v in w.items()
                       if k.startswith("layer_") or k.endswith("projection")]
     if cfg.l2_reg_embedding > 0:
-        batch_rows = tf.cast(tf.shape(fwd.logits)[0], tf.float32)
         penalties.append(cfg.l2_reg_embedding * fwd.embedding_penalty / batch_rows)
     return tf.add_n([data_loss] + penalties) if penalties else data_loss
 
@@ -389,7 +410,8 @@ class EpochLoop:
 
     Feed the training arrays to ``data`` and the epoch's row permutation to ``order``: a
     ``tf.while_loop`` takes consecutive ``batch_size`` slices of it, the last partial one
-    included, exactly as the feed loop does.
+    included, exactly as the feed loop does. With dense embedding gradients that one is padded
+    to the others' shape (``forward``'s ``valid_rows``), so the XLA kernels compile once per fit.
     """
 
     data: tuple  # placeholders: feat_index (n * F), feat_value (n * F), label (n)
@@ -406,12 +428,17 @@ def _epoch_loop(w, cfg, optimizer, global_step):
     batch_size = tf.placeholder(tf.int32, [], name="epoch_batch_size")
     n_rows, first_step = tf.size(order), global_step.read_value()
 
+    batch_rows = tf.minimum(batch_size, n_rows)
+
     def step(i):
         start = i * batch_size
         rows = order[start:tf.minimum(start + batch_size, n_rows)]
+        valid_rows = tf.size(rows)
+        if cfg.dense_embedding_gradient:  # a sparse update would move the padding rows' embeddings
+            rows = tf.pad(rows, [[0, batch_rows - valid_rows]])  # padding: data row 0, left out of the loss
         feat_index, feat_value, label = (tf.gather(array, rows) for array in data)
         fwd = forward(w, cfg, feat_index, feat_value, True, cfg.dropout_fm, cfg.dropout_deep,
-                      first_step + tf.cast(i, tf.int64))
+                      first_step + tf.cast(i, tf.int64), valid_rows)
         with tf.control_dependencies([train_op(w, cfg, optimizer, fwd, label, global_step)]):
             return i + 1
 
@@ -437,18 +464,22 @@ class DeepFMGraph:
     terms: Forward  # the inference pass on the placeholders
     out: tf.Tensor  # predictions, phase and dropout as fed (the classic graph)
     predict_out: tf.Tensor  # the same predictions from a pass built for inference only
-    train_op: tf.Operation  # one step on a fed batch
-    epoch_loop: EpochLoop  # one epoch on the data held in the graph
+    train_op: tf.Operation  # one step on a fed batch (training_loop "feed"; else None)
+    epoch_loop: EpochLoop  # one epoch on the data held in the graph (training_loop "graph"; else None)
     init_op: tf.Operation
     weight_setters: dict  # name -> (placeholder, assign op), to load numpy weights
 
 
-def build_graph(cfg):
-    """Build DeepFM: the classic placeholder graph, an inference pass and the epoch loop.
+def build_graph(cfg, training_loop="graph"):
+    """Build DeepFM: the classic placeholder graph, an inference pass and the training ops of
+    ``training_loop`` (one of ``TRAINING_LOOPS``; building only those halves the build time).
 
     The dropout and phase placeholders default to inference, so running ``out`` with
-    only ``feat_index``/``feat_value`` fed never touches a variable.
+    only ``feat_index``/``feat_value`` fed never touches a variable. Its training branch
+    runs as plain ops: it never trains, so XLA kernels would only cost compile time.
     """
+    if training_loop not in TRAINING_LOOPS:
+        raise ValueError(f"training_loop must be one of {TRAINING_LOOPS}, got {training_loop!r}")
     graph = tf.Graph()
     with graph.as_default():
         feat_index = tf.placeholder(tf.int32, [None, cfg.field_size], name="feat_index")  # N * F
@@ -462,15 +493,20 @@ def build_graph(cfg):
         weights = init_weights(cfg)
         global_step = _variable(tf.constant(0, tf.int64), "global_step", trainable=False)
         optimizer = OPTIMIZERS[cfg.optimizer_type](cfg.learning_rate)
-        def classic_forward(train):
-            return forward(weights, cfg, feat_index, feat_value, train, keep_fm, keep_deep, global_step.read_value())
+
+        def classic_forward(train, fused=True):
+            return forward(weights, cfg, feat_index, feat_value, train, keep_fm, keep_deep, global_step.read_value(),
+                           fused=fused)
 
         infer_fwd = classic_forward(False)
         predict_out = tf.identity(predictions(cfg, infer_fwd.logits), name="predict_out")
-        out = tf.identity(tf.cond(train_phase, lambda: predictions(cfg, classic_forward(True).logits),
+        out = tf.identity(tf.cond(train_phase, lambda: predictions(cfg, classic_forward(True, fused=False).logits),
                                   lambda: inference(weights, cfg, feat_index, feat_value)), name="out")
-        step_op = train_op(weights, cfg, optimizer, classic_forward(True), label, global_step)
-        epoch_loop = _epoch_loop(weights, cfg, optimizer, global_step)
+        step_op, epoch_loop = None, None
+        if training_loop == "feed":
+            step_op = train_op(weights, cfg, optimizer, classic_forward(True), label, global_step)
+        else:
+            epoch_loop = _epoch_loop(weights, cfg, optimizer, global_step)
         init_op = tf.global_variables_initializer()
         weight_setters = {}
         for name, var in weights.items():

@@ -200,7 +200,7 @@ def rebuild_session(model):
     twin = type(model)(**model.fitted_params_)
     layers, activation, model.metric_name_, model._metric, model.greater_is_better_ = twin._check_params()
     twin.feature_size_, twin.field_size_ = model.feature_size_, model.field_size_
-    model._start_session(twin._graph_config(layers, activation, 0.0))  # output_bias: overwritten by weights
+    model._start_session(twin._graph_config(layers, activation, 0.0), twin.training_loop)  # bias: from weights
 
 
 def _checkpoint_error(path, err):

@@ -151,7 +151,7 @@ def test_batch_norm_gradient_matches_autodiff_of_the_formula():
         x, scale, offset, weights = (tf.constant(a) for a in (x0, s0, o0, dy))
         mean, var = tf.nn.moments(x, axes=[0])
         reference = tf.nn.batch_normalization(x, mean, var, offset, scale, BATCH_NORM_EPSILON)
-        ours, our_mean, our_var = _batch_normalize(x, scale, offset)
+        ours, our_mean, our_var = _batch_normalize(x, scale, offset, 9)
         inputs = [x, scale, offset]
         got = session.run([ours, our_mean, our_var] + tf.gradients(tf.reduce_sum(ours * weights), inputs))
         want = session.run([reference, mean, var] + tf.gradients(tf.reduce_sum(reference * weights), inputs))
@@ -159,6 +159,30 @@ def test_batch_norm_gradient_matches_autodiff_of_the_formula():
     np.testing.assert_allclose(got[0], x_hat * s0 + o0, rtol=1e-10)
     for ours_part, reference_part in zip(got, want):
         np.testing.assert_allclose(ours_part, reference_part, rtol=1e-9, atol=1e-12)
+
+
+def test_batch_norm_of_a_padded_batch_ignores_the_padding_rows():
+    import tensorflow.compat.v1 as tf
+
+    from deepfm_graph.graph import _batch_normalize
+
+    rng = np.random.default_rng(3)
+    x0, s0, o0, dy = rng.normal(size=(7, 4)), rng.uniform(0.5, 2, 4), rng.normal(size=4), rng.normal(size=(7, 4))
+    padding = 1e3 * rng.normal(size=(5, 4))
+    with tf.Graph().as_default(), tf.Session() as session:
+        scale, offset = tf.constant(s0), tf.constant(o0)
+        x, x_padded = tf.constant(x0), tf.constant(np.vstack([x0, padding]))
+        results = []
+        for inputs, weights in ((x, dy), (x_padded, np.vstack([dy, rng.normal(size=(5, 4))]))):
+            y, mean, var = _batch_normalize(inputs, scale, offset, 7)
+            objective = tf.reduce_sum(y[:7] * weights[:7])  # the loss sees the batch's rows only
+            results.append(session.run([y[:7], mean, var] + tf.gradients(objective, [inputs, scale, offset])))
+    (y, mean, var, dx, d_scale, d_offset), (y_p, mean_p, var_p, dx_p, d_scale_p, d_offset_p) = results
+    np.testing.assert_allclose(mean_p, x0.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(var_p, x0.var(0), rtol=1e-12)
+    for unpadded, padded in ((y, y_p), (dx, dx_p[:7]), (d_scale, d_scale_p), (d_offset, d_offset_p)):
+        np.testing.assert_allclose(padded, unpadded, rtol=1e-10, atol=1e-12)
+    assert not dx_p[7:].any()  # padding rows never reach the layer's weights
 
 
 def test_fused_block_and_its_gradient_match_plain_ops():
