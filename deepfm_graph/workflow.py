@@ -12,6 +12,7 @@ A fold's score is the normalized Gini of its out-of-fold predictions; a model's 
 the mean and standard deviation (ddof=0, as the reference) of its fold scores.
 """
 import difflib
+import importlib.metadata
 import json
 import numbers
 import platform
@@ -19,13 +20,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import sklearn
 import tensorflow as tf
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from sklearn.model_selection import StratifiedKFold
 
 from . import __version__
@@ -317,6 +315,10 @@ def _write_csv(df, path):
 
 def plot_curves(result, path):
     """Train (solid) and valid (dashed) curve per epoch, one colour per fold, as a PNG."""
+    # Imported here: matplotlib's figure machinery costs ~40 MB that training and prediction do not need.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(8, 5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -335,7 +337,7 @@ def plot_curves(result, path):
 
 def package_versions():
     return {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-            "sklearn": sklearn.__version__, "tensorflow": tf.__version__, "matplotlib": matplotlib.__version__,
+            "sklearn": sklearn.__version__, "tensorflow": tf.__version__, "matplotlib": importlib.metadata.version("matplotlib"),
             "deepfm_graph": __version__}
 
 

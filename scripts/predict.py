@@ -3,13 +3,13 @@
 The model directory must bundle its FeatureDictionary: ``model.save(path, feature_dictionary=fd)``.
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import deepfm_graph  # noqa: E402  (light: TensorFlow comes with the estimator)
 
+deepfm_graph.configure_tensorflow()
 from deepfm_graph import serving  # noqa: E402
 
 

@@ -5,15 +5,15 @@ Writes submission_<Model>.csv, oof_<Model>.csv, <Model>.png and metrics.json und
 Exit status 2: bad arguments, parameters or input files (one error line, nothing trained).
 """
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+import deepfm_graph  # noqa: E402  (light: TensorFlow comes with the estimator)
 
+deepfm_graph.configure_tensorflow()
 from deepfm_graph import workflow  # noqa: E402
 from deepfm_graph.graph import LAYOUTS  # noqa: E402
 from deepfm_graph.porto import PortoSchemaError  # noqa: E402

@@ -1,10 +1,11 @@
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import deepfm_graph
+
+deepfm_graph.configure_tensorflow()
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
