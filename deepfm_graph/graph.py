@@ -194,8 +194,7 @@ def _batch_normalize(x, scale, offset, valid_rows):
     intermediate back to N * D.
     """
     rows, n = _row_mask(x, valid_rows), tf.cast(valid_rows, x.dtype)
-    mean = tf.reduce_sum(x * rows, 0) / n
-    variance = tf.reduce_sum(tf.square(x - mean) * rows, 0) / n
+    mean, variance = tf.nn.weighted_moments(x, axes=[0], frequency_weights=rows)
     inv_std = tf.math.rsqrt(variance + BATCH_NORM_EPSILON)
     x_hat = (x - mean) * inv_std
     y = x_hat * scale + offset
