@@ -382,18 +382,17 @@ def inference(w, cfg, feat_index, feat_value):
 def loss(w, cfg, fwd, label):
     """Mean loss over the batch's rows (from logits for logloss) plus L2 on deep weights and,
     optionally, embeddings."""
+    logits, label = fwd.logits[:fwd.valid_rows], label[:fwd.valid_rows]  # the batch, without padding
     if cfg.loss_type == "logloss":
-        row_losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=fwd.logits)
+        data_loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=label, logits=logits))
     else:
-        row_losses = tf.square(label - fwd.logits)
-    batch_rows = tf.cast(fwd.valid_rows, tf.float32)
-    data_loss = tf.reduce_sum(row_losses * _row_mask(row_losses, fwd.valid_rows)[:, 0]) / batch_rows
+        data_loss = tf.reduce_mean(tf.square(label - logits))
     penalties = []
     if cfg.l2_reg > 0:
         penalties += [cfg.l2_reg * tf.nn.l2_loss(v) for k, v in w.items()
                       if k.startswith("layer_") or k.endswith("projection")]
     if cfg.l2_reg_embedding > 0:
-        penalties.append(cfg.l2_reg_embedding * fwd.embedding_penalty / batch_rows)
+        penalties.append(cfg.l2_reg_embedding * fwd.embedding_penalty / tf.cast(fwd.valid_rows, tf.float32))
     return tf.add_n([data_loss] + penalties) if penalties else data_loss
 
 
