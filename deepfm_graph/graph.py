@@ -253,7 +253,7 @@ class Forward:
     y_deep: tf.Tensor  # N * D_last (None without use_deep)
     embedding_penalty: tf.Tensor  # sum of (v_f x_f)^2 / 2 over the batch (None without l2_reg_embedding)
     bn_updates: list  # moving-average update ops, to run with the training op only
-    valid_rows: tf.Tensor  # training: the batch is the first valid_rows rows, padding follows (None: inference)
+    valid_rows: tf.Tensor  # the batch is the first valid_rows rows; padding follows (training only)
 
 
 def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None, step=None, valid_rows=None,
@@ -276,7 +276,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
     n_dropouts = len(cfg.deep_layers) + 3  # two FM terms, the deep input and each deep layer: one seed each per step
     keeps = (keep_fm[0], keep_fm[1]) + tuple(keep_deep[j] for j in range(len(cfg.deep_layers) + 1)) if train else ()
     keys = dropout_keys(cfg.random_seed, step * n_dropouts + tf.range(n_dropouts, dtype=tf.int64)) if train else None
-    if train and valid_rows is None:
+    if valid_rows is None:
         valid_rows = tf.shape(feat_index)[0]
 
     def drop(j):
@@ -318,8 +318,8 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
             outputs.append(tf.nn.l2_loss(embeddings * tf.expand_dims(_row_mask(values, n_valid), 2)))
         return tuple(outputs)
 
-    n_valid = [valid_rows] if train else [tf.shape(feat_index)[0]]
-    outputs = list(block(embedding_block, sources, [feat_index, feat_value] + n_valid + [t for d in drops for t in d]))
+    drop_inputs = [t for d in drops for t in d]
+    outputs = list(block(embedding_block, sources, [feat_index, feat_value, valid_rows] + drop_inputs))
     y_first_order, y_second_order = (outputs.pop(0), outputs.pop(0)) if cfg.use_fm else (None, None)
     y_deep = outputs.pop(0) if cfg.use_deep else None
     embedding_penalty = outputs.pop(0) if outputs else None
@@ -348,7 +348,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
                 return (_dropout(cfg.activation(h), drop_args or None),) + moments
 
             y_deep, *moments = block(deep_block, [tf.matmul(y_deep, w[f"layer_{i}"])] + params,
-                                     n_valid + list(layer_drop))
+                                     [valid_rows] + list(layer_drop))
             if moments:  # training with batch norm: update the moving statistics
                 decay = cfg.batch_norm_decay
                 for var, batch_value in zip((w[f"bn_mean_{i}"], w[f"bn_variance_{i}"]), moments):
@@ -365,8 +365,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         parts = ([y_first_order, y_second_order] if cfg.use_fm else []) + ([y_deep] if cfg.use_deep else [])
         concat_input = tf.concat(parts, axis=1)  # N * (F + K + D_last)
         logits = tf.squeeze(tf.matmul(concat_input, w["concat_projection"]), 1) + w["concat_bias"]
-    return Forward(logits, y_first_order, y_second_order, y_deep, embedding_penalty, bn_updates,
-                   valid_rows if train else None)
+    return Forward(logits, y_first_order, y_second_order, y_deep, embedding_penalty, bn_updates, valid_rows)
 
 
 def predictions(cfg, logits):
@@ -426,14 +425,12 @@ def _epoch_loop(w, cfg, optimizer, global_step):
     batch_size = tf.placeholder(tf.int32, [], name="epoch_batch_size")
     n_rows, first_step = tf.size(order), global_step.read_value()
 
-    batch_rows = tf.minimum(batch_size, n_rows)
-
     def step(i):
         start = i * batch_size
         rows = order[start:tf.minimum(start + batch_size, n_rows)]
         valid_rows = tf.size(rows)
         if cfg.dense_embedding_gradient:  # a sparse update would move the padding rows' embeddings
-            rows = tf.pad(rows, [[0, batch_rows - valid_rows]])  # padding: data row 0, left out of the loss
+            rows = tf.pad(rows, [[0, tf.minimum(batch_size, n_rows) - valid_rows]])  # data row 0, not in the loss
         feat_index, feat_value, label = (tf.gather(array, rows) for array in data)
         fwd = forward(w, cfg, feat_index, feat_value, True, cfg.dropout_fm, cfg.dropout_deep,
                       first_step + tf.cast(i, tf.int64), valid_rows)
