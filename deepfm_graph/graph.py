@@ -315,7 +315,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         if cfg.use_deep:
             outputs.append(_dropout(tf.reshape(embeddings, [-1, F * K]), block_drops[2]))  # N * (F*K)
         if train and cfg.l2_reg_embedding > 0:
-            outputs.append(tf.nn.l2_loss(embeddings * tf.expand_dims(_row_mask(values, n_valid), 2)))
+            outputs.append(tf.nn.l2_loss(embeddings[:n_valid]))  # the batch's rows, without padding
         return tuple(outputs)
 
     drop_inputs = [t for d in drops for t in d]
@@ -336,15 +336,15 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
 
             def deep_block(h, *rest, names=names):
                 p = dict(zip(names, rest))
+                n_valid, drop_args = rest[len(names)], tuple(rest[len(names) + 1:])
                 h = h + p["bias"]
                 moments = ()
                 if cfg.batch_norm and train:
-                    h, mean, variance = _batch_normalize(h, p["bn_scale"], p["bn_offset"], rest[len(names)])
+                    h, mean, variance = _batch_normalize(h, p["bn_scale"], p["bn_offset"], n_valid)
                     moments = (mean, variance)
                 elif cfg.batch_norm:
                     h = tf.nn.batch_normalization(h, p["bn_mean"], p["bn_variance"], p["bn_offset"], p["bn_scale"],
                                                   BATCH_NORM_EPSILON)
-                drop_args = tuple(rest[len(names) + 1:])
                 return (_dropout(cfg.activation(h), drop_args or None),) + moments
 
             y_deep, *moments = block(deep_block, [tf.matmul(y_deep, w[f"layer_{i}"])] + params,
