@@ -9,8 +9,9 @@ M = ``feature_size``, D_i = width of deep layer i.
     concat layout: logit = [y_first, y_second, a_H] . w_concat + b   (classic reference)
 
 Dropout masks are pure functions of ``(random_seed, step)`` (``keep_mask``), so a training
-step draws the same mask whichever training loop runs it, in any process. Training runs
-the elementwise work as XLA-fused kernels (``_fused``); inference as plain TF ops.
+step draws the same mask whichever training loop runs it, in any process. The graph
+training loop runs a whole epoch as one XLA kernel (``EpochLoop``); everything else runs
+as plain TF ops.
 Nothing here knows about files, folds or plotting.
 """
 from dataclasses import dataclass
@@ -160,9 +161,9 @@ def dropout_keys(random_seed, streams):
 def keep_mask(shape, keep, key):
     """A boolean mask of ``shape``, True with probability ``keep`` (to 2**-32), a pure function of ``key``.
 
-    Element i's 32 random bits are ``_mix32(i * golden ^ key)``: computed where the mask is
-    used, inside the fused kernels, in the backward pass again rather than stored; ~4x faster
-    than TF's Philox kernel plus unpacking (measured). Two keys' streams share a value no more
+    Element i's 32 random bits are ``_mix32(i * golden ^ key)``: a few integer ops that XLA
+    fuses into the kernel using the mask; ~4x faster than TF's Philox kernel plus unpacking
+    (measured). Two keys' streams share a value no more
     often than independent random draws do.
     """
     index = tf.cast(tf.reshape(tf.range(tf.reduce_prod(shape)), shape), tf.uint32)
@@ -209,35 +210,6 @@ def _batch_normalize(x, scale, offset, valid_rows):
     return (y, mean, variance), grad
 
 
-def _fused(fn, n_differentiable):
-    """``fn`` (tensors -> tuple of tensors) as one XLA-compiled kernel per input shape, and its
-    gradient (to the first ``n_differentiable`` inputs) as another: autodiff of ``fn``,
-    recomputed there rather than keeping the forward's intermediates.
-
-    XLA fuses chains of elementwise ops, reductions, gathers, the gathers' scatter-add
-    gradients and the dropout masks' hashing into a few loops over memory: on CPU, 2-4x
-    faster than one TF kernel per op (measured). Matmuls stay TF (oneDNN) kernels, faster.
-    """
-    forward_kernel = tf.function(fn, autograph=False, jit_compile=True)
-
-    @tf.function(autograph=False, jit_compile=True)
-    def gradient_kernel(inputs, d_outputs):
-        gradients = tf.gradients(fn(*inputs), inputs[:n_differentiable], d_outputs)
-        return [tf.convert_to_tensor(g) for g in gradients]  # a gather's IndexedSlices: dense, scattered here
-
-    @tf.custom_gradient
-    def fused(*inputs):
-        outputs = forward_kernel(*inputs)
-
-        def grad(*d_outputs):
-            d_outputs = [tf.zeros_like(o) if d is None else d for o, d in zip(outputs, d_outputs)]
-            return gradient_kernel(list(inputs), d_outputs) + [None] * (len(inputs) - n_differentiable)
-
-        return outputs, grad
-
-    return fused
-
-
 def _gather_rows(table, index):
     """``tf.gather(table, index)`` as ``GatherNd``: 25-40% faster on CPU for short rows (measured)."""
     return tf.gather_nd(table, tf.expand_dims(index, -1))
@@ -256,8 +228,21 @@ class Forward:
     valid_rows: tf.Tensor  # the batch is the first valid_rows rows; padding follows (training only)
 
 
-def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None, step=None, valid_rows=None,
-            fused=True):
+def _lookup(table, feat_index, dense_gradient):
+    """Rows of ``table`` (M * K) for ``feat_index`` (N * F): N * F * K, or N * F when K is 1.
+
+    ``dense_gradient``: a ``GatherNd`` on the table's value, whose gradient is a dense table
+    (one fused optimizer update, scattered inside XLA); else ``embedding_lookup``, whose
+    gradient is the rows' ``IndexedSlices`` for the optimizers' sparse updates.
+    """
+    if not dense_gradient:
+        rows = tf.nn.embedding_lookup(table, feat_index)
+        return tf.squeeze(rows, 2) if table.shape[1] == 1 else rows
+    value = table.read_value()
+    return _gather_rows(tf.reshape(value, [-1]) if table.shape[1] == 1 else value, feat_index)
+
+
+def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None, step=None, valid_rows=None):
     """Build DeepFM's forward pass on ``feat_index``/``feat_value`` (N * F).
 
     ``train`` (a Python bool) switches on dropout and batch statistics. For training,
@@ -265,12 +250,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
     tensor, ``step`` (int64 scalar) seeds the dropout masks, and ``valid_rows`` (int32
     scalar; None: N) says that only the first rows are the batch: the rows after them are
     padding, left out of the batch-norm moments and the loss, which gives a short last batch
-    the full batches' shape (one XLA compilation).
-
-    The maths is written once, as blocks: the embedding block (gathers, FM terms, deep input)
-    and a block per deep layer (bias, batch norm, activation, dropout), with the matmuls in
-    between. Training runs each block ``_fused`` (XLA; ``fused=False``: plain ops); inference
-    runs them as plain TF ops, faster there for large batches on concurrent runs (measured).
+    the full batches' shape (one XLA compilation of the epoch).
     """
     F, K = cfg.field_size, cfg.embedding_size
     n_dropouts = len(cfg.deep_layers) + 3  # two FM terms, the deep input and each deep layer: one seed each per step
@@ -279,80 +259,38 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
     if valid_rows is None:
         valid_rows = tf.shape(feat_index)[0]
 
-    def drop(j):
-        """Dropout ``j``'s ``(keep, key)``; empty: no dropout."""
+    def dropout(x, j):
+        """Dropout ``j`` of the step on ``x`` (none at inference or with a constant keep of 1)."""
         if not train or (isinstance(keeps[j], float) and keeps[j] >= 1.0):
-            return ()
-        return tf.convert_to_tensor(keeps[j], tf.float32), keys[j]
+            return x
+        return _dropout(x, (tf.convert_to_tensor(keeps[j], tf.float32), keys[j]))
 
-    def block(fn, differentiable, other):
-        if not (train and fused):
-            return fn(*differentiable, *other)
-        return _fused(fn, len(differentiable))(*differentiable, *other)
-
-    # Embedding block. Tables are gathered inside it (their dense gradient scattered by XLA), or
-    # outside with embedding_lookup when the optimizer needs sparse (IndexedSlices) gradients.
-    tables = [w["feature_embeddings"]] + ([w["feature_bias"]] if cfg.use_fm else [])
-    gather_inside = not train or cfg.dense_embedding_gradient
-    if gather_inside:
-        sources = [tf.reshape(t.read_value(), [-1]) if t.shape[1] == 1 else t.read_value() for t in tables]
-    else:
-        sources = [tf.squeeze(rows, 2) if rows.shape[2] == 1 else rows
-                   for rows in (tf.nn.embedding_lookup(t, feat_index) for t in tables)]  # N * F * K, N * F
-    drops = [drop(0) if cfg.use_fm else (), drop(1) if cfg.use_fm else (), drop(2) if cfg.use_deep else ()]
-
-    def embedding_block(v_source, *rest):
-        w_source, (index, values, n_valid, *drop_args) = (rest[0], rest[1:]) if cfg.use_fm else (None, rest)
-        drop_args = iter(drop_args)
-        block_drops = [(next(drop_args), next(drop_args)) if d else None for d in drops]
-        gather = _gather_rows if gather_inside else (lambda rows, _: rows)
-        embeddings = gather(v_source, index) * tf.expand_dims(values, 2)  # N * F * K: v_f x_f
-        outputs = []
-        if cfg.use_fm:
-            # First order: w_f x_f; second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]
-            outputs.append(_dropout(gather(w_source, index) * values, block_drops[0]))  # N * F
-            outputs.append(_dropout(fm_second_order(embeddings), block_drops[1]))  # N * K
-        if cfg.use_deep:
-            outputs.append(_dropout(tf.reshape(embeddings, [-1, F * K]), block_drops[2]))  # N * (F*K)
-        if train and cfg.l2_reg_embedding > 0:
-            outputs.append(tf.nn.l2_loss(embeddings[:n_valid]))  # the batch's rows, without padding
-        return tuple(outputs)
-
-    drop_inputs = [t for d in drops for t in d]
-    outputs = list(block(embedding_block, sources, [feat_index, feat_value, valid_rows] + drop_inputs))
-    y_first_order, y_second_order = (outputs.pop(0), outputs.pop(0)) if cfg.use_fm else (None, None)
-    y_deep = outputs.pop(0) if cfg.use_deep else None
-    embedding_penalty = outputs.pop(0) if outputs else None
+    dense_gradient = not train or cfg.dense_embedding_gradient
+    embeddings = _lookup(w["feature_embeddings"], feat_index, dense_gradient) * tf.expand_dims(feat_value, 2)  # N*F*K
+    y_first_order = y_second_order = y_deep = embedding_penalty = None
+    if cfg.use_fm:
+        # First order: w_f x_f                                                      N * F
+        y_first_order = dropout(_lookup(w["feature_bias"], feat_index, dense_gradient) * feat_value, 0)
+        # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]  N * K
+        y_second_order = dropout(fm_second_order(embeddings), 1)
+    if train and cfg.l2_reg_embedding > 0:
+        embedding_penalty = tf.nn.l2_loss(embeddings[:valid_rows])  # the batch's rows, without padding
 
     bn_updates = []
     if cfg.use_deep:
-        # Deep component: a_{l+1} = act(BN(W_l a_l + b_l)), with dropout on every input
+        # Deep component: a_0 = concat_f(v_f x_f), a_{l+1} = act(BN(W_l a_l + b_l)), dropout on every input
+        y_deep = dropout(tf.reshape(embeddings, [-1, F * K]), 2)  # N * (F*K)
         for i in range(len(cfg.deep_layers)):
-            names = ["bias"] + (["bn_scale", "bn_offset"] if cfg.batch_norm else [])
-            if cfg.batch_norm and not train:
-                names += ["bn_mean", "bn_variance"]
-            params = [w[f"{name}_{i}"].read_value() for name in names]
-            layer_drop = drop(3 + i)
-
-            def deep_block(h, *rest, names=names):
-                p = dict(zip(names, rest))
-                n_valid, drop_args = rest[len(names)], tuple(rest[len(names) + 1:])
-                h = h + p["bias"]
-                moments = ()
-                if cfg.batch_norm and train:
-                    h, mean, variance = _batch_normalize(h, p["bn_scale"], p["bn_offset"], n_valid)
-                    moments = (mean, variance)
-                elif cfg.batch_norm:
-                    h = tf.nn.batch_normalization(h, p["bn_mean"], p["bn_variance"], p["bn_offset"], p["bn_scale"],
-                                                  BATCH_NORM_EPSILON)
-                return (_dropout(cfg.activation(h), drop_args or None),) + moments
-
-            y_deep, *moments = block(deep_block, [tf.matmul(y_deep, w[f"layer_{i}"])] + params,
-                                     [valid_rows] + list(layer_drop))
-            if moments:  # training with batch norm: update the moving statistics
+            y_deep = tf.matmul(y_deep, w[f"layer_{i}"]) + w[f"bias_{i}"]  # N * D_i
+            if cfg.batch_norm and train:
+                y_deep, mean, variance = _batch_normalize(y_deep, w[f"bn_scale_{i}"], w[f"bn_offset_{i}"], valid_rows)
                 decay = cfg.batch_norm_decay
-                for var, batch_value in zip((w[f"bn_mean_{i}"], w[f"bn_variance_{i}"]), moments):
+                for var, batch_value in zip((w[f"bn_mean_{i}"], w[f"bn_variance_{i}"]), (mean, variance)):
                     bn_updates.append(var.assign(var * decay + batch_value * (1.0 - decay)))
+            elif cfg.batch_norm:
+                y_deep = tf.nn.batch_normalization(y_deep, w[f"bn_mean_{i}"], w[f"bn_variance_{i}"],
+                                                   w[f"bn_offset_{i}"], w[f"bn_scale_{i}"], BATCH_NORM_EPSILON)
+            y_deep = dropout(cfg.activation(y_deep), 3 + i)
 
     # Output
     if cfg.layout == "paper":
@@ -407,8 +345,10 @@ class EpochLoop:
 
     Feed the training arrays to ``data`` and the epoch's row permutation to ``order``: a
     ``tf.while_loop`` takes consecutive ``batch_size`` slices of it, the last partial one
-    included, exactly as the feed loop does. With dense embedding gradients that one is padded
-    to the others' shape (``forward``'s ``valid_rows``), so the XLA kernels compile once per fit.
+    included, exactly as the feed loop does. With dense embedding gradients the whole loop,
+    optimizer updates included, is one XLA-compiled kernel (``jit_compile``), and the last
+    batch is padded to the others' shape (``forward``'s ``valid_rows``), as XLA needs static
+    shapes: 2-3x faster than TF running the loop's ~450 ops a step one by one (measured).
     """
 
     data: tuple  # placeholders: feat_index (n * F), feat_value (n * F), label (n)
@@ -423,23 +363,30 @@ def _epoch_loop(w, cfg, optimizer, global_step):
             tf.placeholder(tf.float32, [None], name="epoch_label"))
     order = tf.placeholder(tf.int32, [None], name="epoch_order")
     batch_size = tf.placeholder(tf.int32, [], name="epoch_batch_size")
-    n_rows, first_step = tf.size(order), global_step.read_value()
 
-    def step(i):
-        start = i * batch_size
-        rows = order[start:tf.minimum(start + batch_size, n_rows)]
-        valid_rows = tf.size(rows)
-        if cfg.dense_embedding_gradient:  # a sparse update would move the padding rows' embeddings
-            rows = tf.pad(rows, [[0, tf.minimum(batch_size, n_rows) - valid_rows]])  # data row 0, not in the loss
-        feat_index, feat_value, label = (tf.gather(array, rows) for array in data)
-        fwd = forward(w, cfg, feat_index, feat_value, True, cfg.dropout_fm, cfg.dropout_deep,
-                      first_step + tf.cast(i, tf.int64), valid_rows)
-        with tf.control_dependencies([train_op(w, cfg, optimizer, fwd, label, global_step)]):
-            return i + 1
+    def run_epoch(all_index, all_value, all_label, order, batch_size):
+        n_rows, first_step = tf.size(order), global_step.read_value()
+        batch_rows = tf.minimum(batch_size, n_rows)  # every batch's shape, the last one padded
+        padded_order = tf.pad(order, [[0, batch_rows]])  # padding: data row 0, left out of the loss
 
-    n_steps = (n_rows + batch_size - 1) // batch_size
-    run_epoch = tf.while_loop(lambda i: i < n_steps, step, [tf.constant(0)], parallel_iterations=1)
-    return EpochLoop(data, order, batch_size, run_epoch)
+        def step(i):
+            start = i * batch_size
+            valid_rows = tf.minimum(batch_rows, n_rows - start)
+            # A sparse update would move the padding rows' embeddings: there the last batch is short.
+            rows = tf.slice(padded_order if cfg.dense_embedding_gradient else order, [start],
+                            [batch_rows if cfg.dense_embedding_gradient else valid_rows])
+            feat_index, feat_value, label = (tf.gather(array, rows) for array in (all_index, all_value, all_label))
+            fwd = forward(w, cfg, feat_index, feat_value, True, cfg.dropout_fm, cfg.dropout_deep,
+                          first_step + tf.cast(i, tf.int64), valid_rows)
+            with tf.control_dependencies([train_op(w, cfg, optimizer, fwd, label, global_step)]):
+                return i + 1
+
+        n_steps = (n_rows + batch_size - 1) // batch_size
+        return tf.while_loop(lambda i: i < n_steps, step, [tf.constant(0)], parallel_iterations=1)
+
+    if cfg.dense_embedding_gradient:  # XLA has no kernels for the sparse optimizer updates
+        run_epoch = tf.function(run_epoch, autograph=False, jit_compile=True)
+    return EpochLoop(data, order, batch_size, run_epoch(*data, order, batch_size))
 
 
 @dataclass
@@ -470,8 +417,7 @@ def build_graph(cfg, training_loop="graph"):
     ``training_loop`` (one of ``TRAINING_LOOPS``; building only those halves the build time).
 
     The dropout and phase placeholders default to inference, so running ``out`` with
-    only ``feat_index``/``feat_value`` fed never touches a variable. Its training branch
-    runs as plain ops: it never trains, so XLA kernels would only cost compile time.
+    only ``feat_index``/``feat_value`` fed never touches a variable.
     """
     if training_loop not in TRAINING_LOOPS:
         raise ValueError(f"training_loop must be one of {TRAINING_LOOPS}, got {training_loop!r}")
@@ -489,13 +435,12 @@ def build_graph(cfg, training_loop="graph"):
         global_step = _variable(tf.constant(0, tf.int64), "global_step", trainable=False)
         optimizer = OPTIMIZERS[cfg.optimizer_type](cfg.learning_rate)
 
-        def classic_forward(train, fused=True):
-            return forward(weights, cfg, feat_index, feat_value, train, keep_fm, keep_deep, global_step.read_value(),
-                           fused=fused)
+        def classic_forward(train):
+            return forward(weights, cfg, feat_index, feat_value, train, keep_fm, keep_deep, global_step.read_value())
 
         infer_fwd = classic_forward(False)
         predict_out = tf.identity(predictions(cfg, infer_fwd.logits), name="predict_out")
-        out = tf.identity(tf.cond(train_phase, lambda: predictions(cfg, classic_forward(True, fused=False).logits),
+        out = tf.identity(tf.cond(train_phase, lambda: predictions(cfg, classic_forward(True).logits),
                                   lambda: inference(weights, cfg, feat_index, feat_value)), name="out")
         step_op, epoch_loop = None, None
         if training_loop == "feed":

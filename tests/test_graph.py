@@ -185,36 +185,30 @@ def test_batch_norm_of_a_padded_batch_ignores_the_padding_rows():
     assert not dx_p[7:].any()  # padding rows never reach the layer's weights
 
 
-def test_fused_block_and_its_gradient_match_plain_ops():
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_dense_lookup_gradient_scatter_adds_repeated_rows(jit_compile):
     import tensorflow.compat.v1 as tf
 
-    from deepfm_graph.graph import _fused
+    from deepfm_graph.graph import _lookup
 
     rng = np.random.default_rng(2)
     table0, index0 = rng.normal(size=(11, 3)).astype(np.float32), rng.integers(0, 11, (6, 4)).astype(np.int32)
     index0[0, :] = 5  # repeated rows must accumulate in the table's gradient
-    values0, weights0 = rng.uniform(0.5, 2, (6, 4)).astype(np.float32), rng.normal(size=(6, 3)).astype(np.float32)
+    weights0 = rng.normal(size=(6, 4, 3)).astype(np.float32)
 
-    def block(table, scale, index, values):  # a gather, a broadcast product and a reduction, like the model's
-        rows = tf.gather(table, index) * tf.expand_dims(values, 2) * scale
-        return tf.reduce_sum(tf.square(rows), 1), tf.reduce_sum(rows, [1, 2])
+    def table_gradient(index, weights):  # as in the epoch kernel: inside XLA with jit_compile
+        rows = _lookup(table, index, dense_gradient=True)
+        return tf.convert_to_tensor(tf.gradients(tf.reduce_sum(tf.square(rows) * weights), table)[0])
 
     with tf.Graph().as_default(), tf.Session() as session:
-        table, scale, index, values, weights = (tf.constant(a) for a in (table0, np.float32(1.5), index0, values0,
-                                                                          weights0))
-        results = {}
-        for name, fn in (("plain", block), ("fused", _fused(block, 2))):
-            squares, sums = fn(table, scale, index, values)
-            objective = tf.reduce_sum(squares * weights) + tf.reduce_sum(sums)
-            d_table, d_scale = tf.gradients(objective, [table, scale])
-            results[name] = session.run([squares, sums, tf.convert_to_tensor(d_table), d_scale])
-    for fused_part, plain_part in zip(results["fused"], results["plain"]):
-        np.testing.assert_allclose(fused_part, plain_part, rtol=1e-5, atol=1e-5)
-    rows = table0[index0] * values0[:, :, None] * 1.5  # numpy: d/d rows, then scatter-added into the table
-    d_rows = 2 * rows * weights0[:, None, :] + 1.0
+        table = tf.Variable(table0, use_resource=True)
+        fn = tf.function(table_gradient, autograph=False, jit_compile=jit_compile) if jit_compile else table_gradient
+        gradient = fn(tf.constant(index0), tf.constant(weights0))
+        session.run(table.initializer)
+        d_table = session.run(gradient)
     expected = np.zeros_like(table0)
-    np.add.at(expected, index0.ravel(), (d_rows * values0[:, :, None] * 1.5).reshape(-1, 3))
-    np.testing.assert_allclose(results["fused"][2], expected, rtol=1e-4, atol=1e-4)
+    np.add.at(expected, index0.ravel(), (2 * table0[index0] * weights0).reshape(-1, 3))
+    np.testing.assert_allclose(d_table, expected, rtol=1e-5, atol=1e-6)
 
 
 def _lowbias32(x):
