@@ -171,11 +171,8 @@ def keep_mask(shape, keep, key):
     return bits <= tf.cast(threshold, tf.uint32)  # keep 1: all kept; a tiny keep never wraps to all
 
 
-def _dropout(x, drop):
-    """Inverted dropout of ``x`` with ``drop = (keep, key)``; ``None``: no dropout."""
-    if drop is None:
-        return x
-    keep, key = drop
+def _dropout(x, keep, key):
+    """Inverted dropout of ``x``: kept with probability ``keep``, the mask ``keep_mask``'s for ``key``."""
     return x * tf.where_v2(keep_mask(tf.shape(x), keep, key), 1.0 / keep, 0.0)
 
 
@@ -262,7 +259,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         """Dropout ``j`` of the step on ``x`` (none at inference or with a constant keep of 1)."""
         if not train or (isinstance(keeps[j], float) and keeps[j] >= 1.0):
             return x
-        return _dropout(x, (tf.convert_to_tensor(keeps[j], tf.float32), keys[j]))
+        return _dropout(x, tf.convert_to_tensor(keeps[j], tf.float32), keys[j])
 
     dense_gradient = not train or cfg.dense_embedding_gradient
     embeddings = _lookup(w["feature_embeddings"], feat_index, dense_gradient) * tf.expand_dims(feat_value, 2)  # N*F*K

@@ -202,7 +202,7 @@ def test_dense_lookup_gradient_scatter_adds_repeated_rows(jit_compile):
 
     with tf.Graph().as_default(), tf.Session() as session:
         table = tf.Variable(table0, use_resource=True)
-        fn = tf.function(table_gradient, autograph=False, jit_compile=jit_compile) if jit_compile else table_gradient
+        fn = tf.function(table_gradient, autograph=False, jit_compile=True) if jit_compile else table_gradient
         gradient = fn(tf.constant(index0), tf.constant(weights0))
         session.run(table.initializer)
         d_table = session.run(gradient)
