@@ -147,6 +147,20 @@ def test_regression_with_mse_and_rmse(planted):
         model.predict_proba(Xi[:5], Xv[:5])
 
 
+def test_predict_in_concurrent_chunks_keeps_rows_in_order(planted, monkeypatch):
+    import deepfm_graph.estimator as estimator
+
+    Xi, Xv, y, feature_size = planted
+    model = small(feature_size=feature_size, batch_norm=1).fit(Xi, Xv, y)
+    whole = model.predict(Xi, Xv)  # one run: the planted rows fit one chunk
+    assert Xi.shape[0] <= estimator.PREDICT_BATCH_SIZE
+    monkeypatch.setattr(estimator, "PREDICT_BATCH_SIZE", 1000)
+    monkeypatch.setattr(estimator, "PREDICT_THREADS", 3)
+    chunked = model.predict(Xi, Xv)  # 6 runs of 1000 rows, 3 at a time
+    assert chunked.shape == whole.shape and whole.std() > 0.01
+    np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-7)
+
+
 def test_predict_proba_columns_sum_to_one(planted):
     Xi, Xv, y, feature_size = planted
     proba = small(feature_size=feature_size, epoch=1).fit(Xi, Xv, y).predict_proba(Xi[:50], Xv[:50])

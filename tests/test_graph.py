@@ -80,6 +80,21 @@ def test_batch_norm_inference_uses_moving_statistics(data):
     np.testing.assert_allclose(model.predict(data[0], data[1]), expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("layout", ["paper", "concat"])
+def test_batch_norm_folded_into_the_layers_at_inference_matches_numpy(data, layout):
+    model = fit_model(data, batch_norm=1, layout=layout)
+    w, rng = model.get_weights(), np.random.default_rng(5)
+    for i in range(2):  # statistics and affine parameters far from their initial 0 / 1
+        units = w[f"bias_{i}"].shape
+        w[f"bn_mean_{i}"] = rng.normal(0, 0.5, units).astype(np.float32)
+        w[f"bn_variance_{i}"] = rng.uniform(0.05, 3.0, units).astype(np.float32)
+        w[f"bn_scale_{i}"] = rng.uniform(0.3, 2.0, units).astype(np.float32)
+        w[f"bn_offset_{i}"] = rng.normal(0, 0.5, units).astype(np.float32)
+    model._set_weights(w)
+    _, _, expected = numpy_forward(w, data[0], data[1], layout, batch_norm=True)
+    np.testing.assert_allclose(model.predict(data[0], data[1]), expected, rtol=1e-4, atol=1e-6)
+
+
 def test_weight_names_and_shapes_follow_the_paper(data):
     model = fit_model(data, batch_norm=1)
     shapes = {k: v.shape for k, v in model.get_weights().items()}
@@ -131,6 +146,18 @@ def test_fm_second_order_gradient_matches_autodiff_of_the_formula():
     np.testing.assert_allclose(got[0], pairwise, rtol=1e-10)
     np.testing.assert_allclose(got[1], want[1], rtol=1e-10)
     np.testing.assert_allclose(got[1], dy[:, None, :] * (e.sum(1, keepdims=True) - e), rtol=1e-10)
+
+
+def test_fm_second_order_inference_equals_the_pairwise_sum():
+    import tensorflow.compat.v1 as tf
+
+    from deepfm_graph.graph import fm_second_order_inference
+
+    e = np.random.default_rng(1).normal(size=(7, 5, 3))
+    with tf.Graph().as_default(), tf.Session() as session:
+        got = session.run(fm_second_order_inference(tf.constant(e)))
+    pairwise = sum(e[:, i] * e[:, j] for i, j in itertools.combinations(range(5), 2))
+    np.testing.assert_allclose(got, pairwise, rtol=1e-10, atol=1e-12)
 
 
 def test_classic_out_tensor_with_default_feeds_equals_predict(data):
