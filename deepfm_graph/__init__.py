@@ -44,7 +44,8 @@ def _cap_malloc_arenas(n):
 
     TensorFlow's thread pools would otherwise each take an arena and keep the memory freed in it
     (XLA's compilation heap, for one) from the others: peak RSS of the benchmark's parse + fit +
-    predict 1,026-1,038 -> 965-989 MiB, at the same speed (measured; 2 arenas: prediction slower).
+    predict 1,013-1,043 -> 959-1,008 MiB over 8 runs each, speed within noise (measured; 2 arenas
+    or 1: prediction up to 25% slower).
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt

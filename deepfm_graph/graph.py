@@ -287,8 +287,8 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
             if cfg.batch_norm and not train:
                 # BN with the moving statistics is affine: folded into the layer, (W s) a + (b - mean) s + offset
                 # with s = scale / sqrt(variance + eps); one matmul pass where BN takes two more (measured).
-                s = w[f"bn_scale_{i}"] * tf.math.rsqrt(w[f"bn_variance_{i}"] + BATCH_NORM_EPSILON)
-                weight, bias = weight * s, (bias - w[f"bn_mean_{i}"]) * s + w[f"bn_offset_{i}"]
+                factor = w[f"bn_scale_{i}"] * tf.math.rsqrt(w[f"bn_variance_{i}"] + BATCH_NORM_EPSILON)
+                weight, bias = weight * factor, (bias - w[f"bn_mean_{i}"]) * factor + w[f"bn_offset_{i}"]
             y_deep = tf.matmul(y_deep, weight) + bias  # N * D_i
             if cfg.batch_norm and train:
                 y_deep, mean, variance = _batch_normalize(y_deep, w[f"bn_scale_{i}"], w[f"bn_offset_{i}"], valid_rows)
