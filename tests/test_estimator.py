@@ -161,6 +161,15 @@ def test_predict_in_concurrent_chunks_keeps_rows_in_order(planted, monkeypatch):
     np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-7)
 
 
+def test_prediction_runs_shrink_for_wide_models():
+    from deepfm_graph.estimator import PREDICT_BATCH_SIZE, PREDICT_RUN_VALUES, predict_run_rows
+
+    assert predict_run_rows(39, 8) == PREDICT_BATCH_SIZE  # the classic configuration: full runs
+    rows = predict_run_rows(100, 64)
+    assert rows < PREDICT_BATCH_SIZE and rows * 100 * 64 <= PREDICT_RUN_VALUES < (rows + 1) * 100 * 64
+    assert predict_run_rows(10 ** 6, 64) == 1
+
+
 def test_predict_proba_columns_sum_to_one(planted):
     Xi, Xv, y, feature_size = planted
     proba = small(feature_size=feature_size, epoch=1).fit(Xi, Xv, y).predict_proba(Xi[:50], Xv[:50])
