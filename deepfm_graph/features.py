@@ -20,7 +20,13 @@ Index layout
     out-of-vocabulary (OOV) index. ``feat_dim`` counts all of them.
 
 Categorical policy
-    Value 1.0. Lookup is by value, so ``1.0`` matches a vocabulary ``1``.
+    Value 1.0. Lookup is by value, so ``1.0`` matches a vocabulary ``1``. A value
+    found no other way is then tried as a number against the vocabulary's values of
+    the other type: the strings ``"1"`` and ``"1.0"`` find a vocabulary ``1`` (a
+    column that pandas read as text, say because one chunk of a CSV holds a stray
+    token), and ``1`` finds a vocabulary ``"1"`` unless another vocabulary string
+    reads as the same number (``"1.0"``); strings match strings only exactly. Only
+    numbers below 2**53 in magnitude, which float64 holds exactly, are matched so.
     Missing values (NaN/None) form a category of their own when seen in
     training; otherwise, like every unseen value, they go to the field's OOV
     index (also with value 1.0). Only str, int, float and bool values are
@@ -152,6 +158,49 @@ def _sort_key(value):
     return (1, value) if isinstance(value, str) else (0, value)
 
 
+EXACT_FLOAT_INTEGERS = 2.0 ** 53
+
+
+def _as_numbers(values):
+    """float64 of each value that is a number or a numeric string; NaN for the rest and from
+    2**53 in magnitude on, where distinct integers share floats."""
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    return np.where(np.abs(numbers) < EXACT_FLOAT_INTEGERS, numbers, np.nan)
+
+
+def _cross_type_lookups(known):
+    """The vocabulary ``known`` read as numbers, for values of another type: ``(numbers,
+    numeric_strings)``, each ``(index, positions)``, the int/float values and the numeric
+    strings as floats with their positions in ``known``; a float two of them share is left out."""
+    numbers = _as_numbers(known)
+    is_string = np.array([isinstance(v, str) for v in known], dtype=bool)
+    is_bool = np.array([isinstance(v, bool) for v in known], dtype=bool)
+
+    def lookup(kind):
+        index = pd.Index(np.where(kind, numbers, np.nan))
+        usable = kind & ~np.isnan(numbers) & ~index.duplicated(keep=False)
+        return index[usable], np.flatnonzero(usable)
+
+    return lookup(~is_string & ~is_bool), lookup(is_string)
+
+
+def _match_across_types(values, lookups):
+    """Vocabulary positions of ``values`` found only as numbers: numeric strings among the
+    vocabulary's numbers, numbers among its numeric strings; -1 for the rest."""
+    if values.dtype.kind in "iuf":
+        is_number = np.ones(len(values), dtype=bool)
+    elif pd.api.types.infer_dtype(values, skipna=False) == "string":
+        is_number = np.zeros(len(values), dtype=bool)
+    else:
+        is_number = values == _as_numbers(values)  # elementwise: False for strings
+    positions = np.full(len(values), -1, dtype=np.intp)
+    for (index, at), wanted in zip(lookups, (~is_number, is_number)):
+        if len(index) and wanted.any():
+            found = index.get_indexer(_as_numbers(values[wanted]))
+            positions[wanted] = np.where(found >= 0, at[found], -1)
+    return positions
+
+
 def _fit_vocabulary(col, columns):
     """Sorted distinct values of the Series ``columns``, NaN (if present) last."""
     values = np.concatenate([s.to_numpy(dtype=object) for s in columns])
@@ -246,6 +295,7 @@ class FeatureDictionary:
         self.scaling_params = scaling_params
         self._vocabularies = vocabularies
         self.feat_dict, self.oov_index, self._lookups = {}, {}, {}
+        self._cross_type_cache = {}  # column -> _cross_type_lookups, made at its first unmatched value
         start = 0
         for col in self.fields:
             if col in scaling_params:
@@ -294,7 +344,15 @@ class FeatureDictionary:
         """Feature indices of one categorical column and its number of OOV values."""
         known, nan_position, start = self._lookups[col]
         values = values.to_numpy()
-        positions = np.where(pd.isna(values), nan_position, known.get_indexer(values))
+        missing = pd.isna(values)
+        positions = np.where(missing, nan_position, known.get_indexer(values))
+        unmatched = (positions < 0) & ~missing
+        if unmatched.any():
+            if col not in self._cross_type_cache:
+                self._cross_type_cache[col] = _cross_type_lookups(known)
+            lookups = self._cross_type_cache[col]
+            if any(len(index) for index, _ in lookups):
+                positions[unmatched] = _match_across_types(values[unmatched], lookups)
         oov = positions < 0
         return np.where(oov, self.oov_index[col], start + positions), int(oov.sum())
 

@@ -128,6 +128,38 @@ def test_ints_match_float_vocabulary_from_column_with_nan():
     np.testing.assert_array_equal(Xi[:, 0], [1, 0, 3])
 
 
+def test_numeric_strings_match_a_numeric_vocabulary(train):
+    # icat: 1=4, 3=5, OOV=6. The column as pandas reads it when one CSV chunk holds a stray token.
+    fd = fit_tiny(train)
+    test = pd.DataFrame({"cat": ["a"] * 5, "num": [1.0] * 5, "icat": ["1", "3.0", " 3", "?", "2"]})
+    np.testing.assert_array_equal(fd.transform(test)[0][:, 2], [4, 5, 5, 6, 6])
+    assert fd.oov_counts_["icat"] == 2
+
+
+def test_numbers_match_a_vocabulary_of_numeric_strings():
+    # "1"=0, "2.5"=1, "x"=2, OOV=3: a column read as text in training, as numbers now.
+    fd = FeatureDictionary(dfTrain=pd.DataFrame({"c": ["x", "1", "2.5"]}))
+    assert fd.feat_dict["c"] == {"1": 0, "2.5": 1, "x": 2}
+    np.testing.assert_array_equal(fd.transform(pd.DataFrame({"c": [2.5, 1, 1.0, 7]}))[0][:, 0], [1, 0, 0, 3])
+
+
+def test_numbers_never_join_strings_to_strings_or_pick_between_two_values():
+    # "00e5" and "0e12" both read as 0: a 0 cannot tell them apart; strings match only exactly.
+    fd = FeatureDictionary(dfTrain=pd.DataFrame({"h": ["0e12", "00e5", "1", "1.0"], "m": pd.Series([1, "1", 2, 2])}))
+    # h: "00e5"=0, "0e12"=1, "1"=2, "1.0"=3, OOV=4 | m: 1=5, 2=6, "1"=7, OOV=8
+    test = pd.DataFrame({"h": pd.Series(["0e1", 0, "01", 1]), "m": pd.Series(["1", "1.0", "2", 1])})
+    Xi = fd.transform(test)[0]
+    np.testing.assert_array_equal(Xi[:, 0], [4, 4, 4, 4])
+    np.testing.assert_array_equal(Xi[:, 1], [7, 5, 6, 5])  # exact first; else the number among numbers
+
+
+def test_integers_beyond_float_precision_are_not_matched_as_numbers():
+    big = 2 ** 53
+    fd = FeatureDictionary(dfTrain=pd.DataFrame({"c": [big, 5]}))  # 5=0, 2**53=1, OOV=2
+    test = pd.DataFrame({"c": [str(big), str(big + 1), "5"]})
+    np.testing.assert_array_equal(fd.transform(test)[0][:, 0], [2, 2, 0])
+
+
 # ----------------------------------------------------------------- scaling
 @pytest.mark.parametrize("scaling, scaler", [("standard", StandardScaler), ("minmax", MinMaxScaler)])
 def test_scaling_uses_train_statistics(scaling, scaler):

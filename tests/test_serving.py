@@ -98,6 +98,19 @@ def test_predict_csv_streams_chunks_into_a_submission(raw_model, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_predict_csv_chunk_with_a_stray_token_keeps_the_other_rows_categories(raw_model, tmp_path):
+    # With chunks of 37 rows, only the second chunk holds the "?": pandas reads that chunk's
+    # ps_car_01_cat as text, and a "7" there must still find the vocabulary's 7.
+    df = raw_model.test.astype({"ps_car_01_cat": object})
+    df.loc[40, "ps_car_01_cat"] = "?"
+    df.to_csv(tmp_path / "in.csv", index=False)
+    serving.predict_csv(raw_model.model, tmp_path / "in.csv", tmp_path / "out.csv", chunksize=37,
+                        feature_dictionary=raw_model.fd)
+    expected = raw_model.model.predict(*raw_model.fd.transform(df))  # in memory the ints stay ints
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "out.csv")["target"], expected, rtol=1e-6)
+    assert raw_model.fd.count_oov(df)["ps_car_01_cat"] == 1
+
+
 def test_predict_script_writes_the_same_submission(raw_model, tmp_path):
     raw_model.model.save(tmp_path / "model", feature_dictionary=raw_model.fd)
     raw_model.test.to_csv(tmp_path / "test.csv", index=False)
