@@ -163,8 +163,12 @@ EXACT_FLOAT_INTEGERS = 2.0 ** 53
 
 def _as_numbers(values):
     """float64 of each value that is a number or a numeric string; NaN for the rest and from
-    2**53 in magnitude on, where distinct integers share floats."""
-    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    2**53 in magnitude on, where distinct integers share floats. All NaN where pandas reads
+    complex numbers among ``values`` (it then leaves the unreadable entries undefined)."""
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy()
+    if numbers.dtype.kind not in "iuf":
+        return np.full(len(numbers), np.nan)
+    numbers = numbers.astype(np.float64)
     return np.where(np.abs(numbers) < EXACT_FLOAT_INTEGERS, numbers, np.nan)
 
 

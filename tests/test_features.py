@@ -153,6 +153,12 @@ def test_numbers_never_join_strings_to_strings_or_pick_between_two_values():
     np.testing.assert_array_equal(Xi[:, 1], [7, 5, 6, 5])  # exact first; else the number among numbers
 
 
+def test_values_that_are_not_real_numbers_are_not_matched_as_numbers():
+    fd = FeatureDictionary(dfTrain=pd.DataFrame({"c": [1, 2]}))  # 1=0, 2=1, OOV=2
+    for column in ([1 + 1j, 2], [pd.Timestamp("1970-01-01 00:00:00.000000001"), "2"]):  # 1 ns: not a 1
+        np.testing.assert_array_equal(fd.transform(pd.DataFrame({"c": pd.Series(column)}))[0][:, 0], [2, 1])
+
+
 def test_integers_beyond_float_precision_are_not_matched_as_numbers():
     big = 2 ** 53
     fd = FeatureDictionary(dfTrain=pd.DataFrame({"c": [big, 5]}))  # 5=0, 2**53=1, OOV=2
