@@ -191,16 +191,18 @@ def _cross_type_lookups(known):
 def _match_across_types(values, lookups):
     """Vocabulary positions of ``values`` found only as numbers: numeric strings among the
     vocabulary's numbers, numbers among its numeric strings; -1 for the rest."""
+    numbers = None  # parsed only where a lookup needs them: most unmatched values are truly unseen
     if values.dtype.kind in "iuf":
         is_number = np.ones(len(values), dtype=bool)
     elif pd.api.types.infer_dtype(values, skipna=False) == "string":
         is_number = np.zeros(len(values), dtype=bool)
     else:
-        is_number = values == _as_numbers(values)  # elementwise: False for strings
+        numbers = _as_numbers(values)
+        is_number = values == numbers  # elementwise: False for strings
     positions = np.full(len(values), -1, dtype=np.intp)
     for (index, at), wanted in zip(lookups, (~is_number, is_number)):
         if len(index) and wanted.any():
-            found = index.get_indexer(_as_numbers(values[wanted]))
+            found = index.get_indexer(_as_numbers(values[wanted]) if numbers is None else numbers[wanted])
             positions[wanted] = np.where(found >= 0, at[found], -1)
     return positions
 
