@@ -16,6 +16,7 @@ from sklearn.exceptions import NotFittedError
 
 from . import graph as G
 from . import persistence, serving
+from .features.spec import FeatureArrays
 from .metrics import resolve_metric
 
 # Predicting: PREDICT_THREADS concurrent session.run calls of up to PREDICT_BATCH_SIZE rows each and
@@ -62,6 +63,11 @@ def predict_run_rows(field_size, embedding_size):
     """Rows per prediction run: ``PREDICT_BATCH_SIZE``, fewer where a run would hold more than
     ``PREDICT_RUN_VALUES`` embedding values."""
     return max(1, min(PREDICT_BATCH_SIZE, PREDICT_RUN_VALUES // (field_size * embedding_size)))
+
+
+def _flat(X):
+    """``FeatureArrays`` as one flat tuple: Xi, Xv, then index and weight of each sequence field."""
+    return (X.Xi, X.Xv) + tuple(a for pair in X.Xs for a in pair)
 
 
 def _first_bad(mask):
@@ -173,8 +179,8 @@ class DeepFM(BaseEstimator):
             greater = True if metric_greater is None else metric_greater
         return layers, activation, metric_name, metric, greater
 
-    def _check_X(self, Xi, Xv, suffix=""):
-        """Validate a feature pair; return contiguous ``(int32, float32)`` arrays."""
+    def _check_X(self, Xi, Xv, suffix="", Xs=None):
+        """Validate a table's arrays; return them as ``FeatureArrays`` of contiguous int32 / float32."""
         name_i, name_v = f"Xi{suffix}", f"Xv{suffix}"
         Xi, Xv = _as_2d(Xi, name_i), _as_2d(Xv, name_v)
         if Xi.shape != Xv.shape:
@@ -194,7 +200,40 @@ class DeepFM(BaseEstimator):
         finite = np.isfinite(Xv)
         if not finite.all():
             raise ValueError(f"{name_v} holds a non-finite value (NaN or inf) at {_first_bad(~finite)}")
-        return np.ascontiguousarray(Xi, dtype=np.int32), Xv
+        return FeatureArrays(np.ascontiguousarray(Xi, dtype=np.int32), Xv, self._check_Xs(Xs, Xi.shape[0], suffix))
+
+    def _check_Xs(self, Xs, n_rows, suffix):
+        """Validate the sequence fields' ``(index, weight)`` blocks (n_rows * L each); a tuple of them."""
+        name = f"Xs{suffix}"
+        if Xs is None:
+            Xs = ()
+        if isinstance(Xs, (str, bytes, np.ndarray)) or not hasattr(Xs, "__len__"):
+            raise TypeError(f"{name} must be a sequence of (index, weight) pairs, one per sequence field")
+        expected = getattr(self, "sequence_lengths_", None)
+        if expected is not None and len(Xs) != len(expected):
+            raise ValueError(f"{name} has {len(Xs)} sequence fields, the model expects {len(expected)}")
+        blocks = []
+        for s, pair in enumerate(Xs):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(f"{name}[{s}] must be an (index, weight) pair of 2-D arrays")
+            index, weight = _as_2d(pair[0], f"{name}[{s}] index"), _as_2d(pair[1], f"{name}[{s}] weight")
+            if index.shape != weight.shape or index.shape[0] != n_rows:
+                raise ValueError(f"{name}[{s}] index and weight must both be {n_rows} rows x slots, got "
+                                 f"{index.shape} and {weight.shape}")
+            if expected is not None and index.shape[1] != expected[s]:
+                raise ValueError(f"{name}[{s}] has {index.shape[1]} slots, the model expects {expected[s]}")
+            if not np.issubdtype(index.dtype, np.integer):
+                raise TypeError(f"{name}[{s}] index must hold integer feature indices, got dtype {index.dtype}")
+            feature_size = getattr(self, "feature_size_", None)
+            if index.min() < 0 or (feature_size is not None and index.max() >= feature_size):
+                bad = (index < 0) | (index >= (feature_size or np.iinfo(np.int64).max))
+                raise ValueError(f"{name}[{s}] index holds feature index {index[tuple(np.argwhere(bad)[0])]} outside "
+                                 f"[0, feature_size) at {_first_bad(bad)}")
+            weight = np.ascontiguousarray(weight, dtype=np.float32)
+            if not np.isfinite(weight).all():
+                raise ValueError(f"{name}[{s}] weight holds a non-finite value at {_first_bad(~np.isfinite(weight))}")
+            blocks.append((np.ascontiguousarray(index, dtype=np.int32), weight))
+        return tuple(blocks)
 
     def _check_y(self, y, n_rows, name):
         try:
@@ -218,8 +257,11 @@ class DeepFM(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, Xi_train, Xv_train, y_train, Xi_valid=None, Xv_valid=None, y_valid=None,
-            early_stopping=False, refit=False, checkpoint_dir=None, resume=False):
+            early_stopping=False, refit=False, checkpoint_dir=None, resume=False, Xs=None, Xs_valid=None):
         """Train on ``(Xi_train, Xv_train, y_train)``; score ``*_valid`` every epoch when given.
+
+        ``Xs`` / ``Xs_valid``: the sequence fields' ``(index, weight)`` blocks (rows * L each), as
+        ``FeatureSpec.transform`` gives them in ``FeatureArrays.Xs``; none by default.
 
         ``early_stopping`` stops by ``patience`` (or the reference's rule) and keeps the
         best validation epoch's weights; ``refit`` then goes on training on train + valid
@@ -235,39 +277,42 @@ class DeepFM(BaseEstimator):
         layers, activation, self.metric_name_, self._metric, self.greater_is_better_ = self._check_params()
         self.fitted_params_ = self.get_params(deep=False)  # set_params after fit leaves the model as fitted
         self._close_session()
-        for name in ("feature_size_", "refit_epochs_", "feature_dictionary_"):
+        for name in ("feature_size_", "refit_epochs_", "feature_dictionary_", "sequence_lengths_"):
             self.__dict__.pop(name, None)
         self.field_size_ = self.field_size  # _check_X holds the data to it; None: taken from the data
-        Xi, Xv = self._check_X(Xi_train, Xv_train, "_train")
-        self.field_size_ = Xi.shape[1]
-        y = self._check_y(y_train, Xi.shape[0], "y_train")
+        train = self._check_X(Xi_train, Xv_train, "_train", Xs)
+        self.field_size_ = train.Xi.shape[1]
+        self.sequence_lengths_ = tuple(index.shape[1] for index, _ in train.Xs)
+        y = self._check_y(y_train, len(train), "y_train")
         has_valid = Xi_valid is not None or Xv_valid is not None or y_valid is not None
         if has_valid:
             if Xi_valid is None or Xv_valid is None or y_valid is None:
                 raise ValueError("Xi_valid, Xv_valid and y_valid must be given together")
-            Xi_va, Xv_va = self._check_X(Xi_valid, Xv_valid, "_valid")
-            y_va = self._check_y(y_valid, Xi_va.shape[0], "y_valid")
+            valid = self._check_X(Xi_valid, Xv_valid, "_valid", Xs_valid)
+            y_va = self._check_y(y_valid, len(valid), "y_valid")
         elif early_stopping or refit:
             raise ValueError("early_stopping and refit need validation data (Xi_valid, Xv_valid, y_valid)")
-        self.feature_size_ = self._resolve_feature_size(Xi, Xi_va if has_valid else None)
+        elif Xs_valid is not None:
+            raise ValueError("Xs_valid was given without validation data")
+        self.feature_size_ = self._resolve_feature_size(train, valid if has_valid else None)
 
         self._start_session(self._graph_config(layers, activation, self._base_rate_bias(y)), self.training_loop)
 
         self.train_result_, self.valid_result_, self.epoch_seconds_ = [], [], []
         self.best_epoch_, best_weights, stopped = None, None, False
         if checkpoint_dir is not None:
-            data = (Xi, Xv, y) + ((Xi_va, Xv_va, y_va) if has_valid else ())
+            data = _flat(train) + (y,) + (_flat(valid) + (y_va,) if has_valid else ())
             checkpoints = persistence.TrainingCheckpoints(self, checkpoint_dir, data, early_stopping)
             stopped, best_weights = checkpoints.start(resume)
         for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
             start = time.perf_counter()
-            self._train_epoch(Xi, Xv, y, epoch)
+            self._train_epoch(train, y, epoch)
             self.epoch_seconds_.append(time.perf_counter() - start)
             self.n_epochs_ = epoch + 1
             if self.eval_train:
-                self.train_result_.append(self._score(Xi, Xv, y))
+                self.train_result_.append(self._score(train, y))
             if has_valid:
-                self.valid_result_.append(self._score(Xi_va, Xv_va, y_va))
+                self.valid_result_.append(self._score(valid, y_va))
                 if self.best_epoch_ is None or self._better(self.valid_result_[-1], self.valid_result_[self.best_epoch_]):
                     self.best_epoch_ = epoch
                     if early_stopping:
@@ -281,7 +326,10 @@ class DeepFM(BaseEstimator):
         if early_stopping:
             self._set_weights(best_weights)
         if refit and has_valid:
-            self._refit(np.concatenate([Xi, Xi_va]), np.concatenate([Xv, Xv_va]), np.concatenate([y, y_va]))
+            both = FeatureArrays(np.concatenate([train.Xi, valid.Xi]), np.concatenate([train.Xv, valid.Xv]),
+                                 tuple((np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))
+                                       for a, b in zip(train.Xs, valid.Xs)))
+            self._refit(both, np.concatenate([y, y_va]))
         return self
 
     def _graph_config(self, layers, activation, output_bias):
@@ -293,7 +341,8 @@ class DeepFM(BaseEstimator):
             batch_norm_decay=float(self.batch_norm_decay), loss_type=self.loss_type,
             l2_reg=float(self.l2_reg), l2_reg_embedding=float(self.l2_reg_embedding),
             optimizer_type=self.optimizer_type, learning_rate=float(self.learning_rate),
-            random_seed=int(self.random_seed), output_bias=output_bias)
+            random_seed=int(self.random_seed), output_bias=output_bias,
+            sequence_lengths=tuple(getattr(self, "sequence_lengths_", None) or ()))
 
     def _start_session(self, cfg, training_loop):
         """Build the graph for ``cfg`` and a session with freshly initialised variables."""
@@ -302,8 +351,9 @@ class DeepFM(BaseEstimator):
         self.session_ = tf.Session(graph=self.graph_)
         self.session_.run(self._graph.init_op)
 
-    def _resolve_feature_size(self, Xi, Xi_valid):
-        seen = int(max(Xi.max(), -1 if Xi_valid is None else Xi_valid.max())) + 1
+    def _resolve_feature_size(self, train, valid):
+        seen = 1 + max(int(index.max()) for arrays in (train, valid) if arrays is not None
+                       for index in (arrays.Xi, *(i for i, _ in arrays.Xs)))
         if self.feature_size is None:
             warnings.warn(f"feature_size inferred from the data as {seen}: indices never seen here (such as "
                           "out-of-vocabulary ones) will be rejected; pass feature_size=FeatureDictionary.feat_dim",
@@ -323,21 +373,22 @@ class DeepFM(BaseEstimator):
         """The seeded shuffle of one epoch (a pure function of seed and epoch)."""
         return np.random.default_rng([self.random_seed, epoch]).permutation(n_rows).astype(np.int32)
 
-    def _train_epoch(self, Xi, Xv, y, epoch):
-        """One pass over the data in shuffled batches of ``batch_size``, the last partial one included."""
-        order = self._epoch_order(Xi.shape[0], epoch)
+    def _train_epoch(self, X, y, epoch):
+        """One pass over ``X`` (``FeatureArrays``) in shuffled batches of ``batch_size``, the last
+        partial one included."""
+        order = self._epoch_order(len(X), epoch)
         if self._graph.epoch_loop is not None:  # training_loop="graph"
             loop = self._graph.epoch_loop
-            self.session_.run(loop.run_epoch, {**dict(zip(loop.data, (Xi, Xv, y))), loop.order: order,
+            arrays = (X.Xi, X.Xv, y) + _flat(X)[2:]
+            self.session_.run(loop.run_epoch, {**dict(zip(loop.data, arrays)), loop.order: order,
                                                loop.batch_size: self.batch_size})
             return
         g = self._graph
         keep_fm, keep_deep = np.asarray(self.dropout_fm, np.float32), np.asarray(self.dropout_deep, np.float32)
         for start in range(0, order.size, self.batch_size):
             rows = order[start:start + self.batch_size]
-            self.session_.run(g.train_op, {g.feat_index: Xi[rows], g.feat_value: Xv[rows], g.label: y[rows],
-                                           g.dropout_keep_fm: keep_fm, g.dropout_keep_deep: keep_deep,
-                                           g.train_phase: True})
+            self.session_.run(g.train_op, {**g.feed(X, rows), g.label: y[rows], g.dropout_keep_fm: keep_fm,
+                                           g.dropout_keep_deep: keep_deep, g.train_phase: True})
 
     def _better(self, a, b):
         return a > b if self.greater_is_better_ else a < b
@@ -349,14 +400,14 @@ class DeepFM(BaseEstimator):
         # The reference's rule: five consecutive epochs, each worse than the one before.
         return len(scores) > 5 and all(self._better(scores[-k - 1], scores[-k]) for k in range(1, 5))
 
-    def _refit(self, Xi, Xv, y):
+    def _refit(self, X, y):
         """Train on train + valid until the training score reaches the best epoch's (reference rule)."""
         target = self.train_result_[self.best_epoch_] if self.eval_train else None
         if target is None:
             raise ValueError("refit needs eval_train=True: it stops on the best epoch's training score")
         for extra in range(REFIT_MAX_EPOCHS):
-            self._train_epoch(Xi, Xv, y, self.n_epochs_ + extra)
-            score = self._score(Xi, Xv, y)
+            self._train_epoch(X, y, self.n_epochs_ + extra)
+            score = self._score(X, y)
             if abs(score - target) < 0.001 or self._better(score, target):
                 break
         self.refit_epochs_ = extra + 1
@@ -372,43 +423,42 @@ class DeepFM(BaseEstimator):
         print(" ".join(parts) + f" [{seconds:.1f} s]", flush=True)
 
     # ------------------------------------------------------------------ inference
-    def predict(self, Xi, Xv):
+    def predict(self, Xi, Xv, Xs=None):
         """Probabilities of the positive class (``logloss``) or predicted values (``mse``), shape (n,)."""
         self._check_fitted()
-        return self._predict_checked(*self._check_X(Xi, Xv))
+        return self._predict_checked(self._check_X(Xi, Xv, Xs=Xs))
 
-    def _predict_checked(self, Xi, Xv):
-        """``predict`` on arrays that ``_check_X`` has already validated."""
+    def _predict_checked(self, X):
+        """``predict`` on ``FeatureArrays`` that ``_check_X`` has already validated."""
         g = self._graph
-        rows = predict_run_rows(g.cfg.field_size, g.cfg.embedding_size)
+        rows = predict_run_rows(g.cfg.field_size + sum(g.cfg.sequence_lengths), g.cfg.embedding_size)
 
         def run_chunk(start):
-            return self.session_.run(g.predict_out, {g.feat_index: Xi[start:start + rows],
-                                                     g.feat_value: Xv[start:start + rows]})
+            return self.session_.run(g.predict_out, g.feed(X, slice(start, start + rows)))
 
-        starts = range(0, Xi.shape[0], rows)
+        starts = range(0, len(X), rows)
         if len(starts) == 1 or PREDICT_THREADS == 1:
             return np.concatenate([run_chunk(start) for start in starts])
         # Concurrent runs keep the cores busy between one run's ops (see PREDICT_THREADS).
         with ThreadPoolExecutor(PREDICT_THREADS) as pool:
             return np.concatenate(list(pool.map(run_chunk, starts)))
 
-    def predict_proba(self, Xi, Xv):
+    def predict_proba(self, Xi, Xv, Xs=None):
         """Two columns, ``[P(y=0), P(y=1)]`` (logloss models only)."""
         if self.loss_type != "logloss":
             raise ValueError("predict_proba needs loss_type='logloss'")
-        p = self.predict(Xi, Xv)
+        p = self.predict(Xi, Xv, Xs)
         return np.column_stack([1.0 - p, p])
 
-    def evaluate(self, Xi, Xv, y):
-        """The ``eval_metric`` of the predictions on ``(Xi, Xv)`` against ``y``."""
+    def evaluate(self, Xi, Xv, y, Xs=None):
+        """The ``eval_metric`` of the predictions on ``(Xi, Xv, Xs)`` against ``y``."""
         self._check_fitted()
-        Xi, Xv = self._check_X(Xi, Xv)
-        return self._score(Xi, Xv, self._check_y(y, Xi.shape[0], "y"))
+        X = self._check_X(Xi, Xv, Xs=Xs)
+        return self._score(X, self._check_y(y, len(X), "y"))
 
-    def _score(self, Xi, Xv, y):
-        """The metric on validated arrays (the training loop's per-epoch scores)."""
-        return float(self._metric(y, self._predict_checked(Xi, Xv)))
+    def _score(self, X, y):
+        """The metric on validated ``FeatureArrays`` (the training loop's per-epoch scores)."""
+        return float(self._metric(y, self._predict_checked(X)))
 
     # ------------------------------------------------------------------ weights
     def get_weights(self):

@@ -1,7 +1,10 @@
 """The DeepFM computation graph (Guo et al., IJCAI 2017) in TensorFlow-1 graph style.
 
-Notation: N = batch rows, F = fields (``field_size``), K = ``embedding_size``,
-M = ``feature_size``, D_i = width of deep layer i.
+Notation: N = batch rows, F = single-valued fields (``field_size``), S = multi-valued
+(sequence) fields of L_s slots each, K = ``embedding_size``, M = ``feature_size``,
+D_i = width of deep layer i. A sequence field's embedding is the weighted sum of its slots'
+embeddings, e_s = sum_l u_l v_{i_l} (weights u pool and mask the padding), after which it is
+one more field: the FM and the deep part see F + S fields.
 
     y_FM  = <w, x> + sum_{i<j} <v_i, v_j> x_i x_j          (first + second order)
     y_DNN = MLP(concat_f(v_f x_f))                          (shares the embeddings v)
@@ -72,6 +75,12 @@ class GraphConfig:
     learning_rate: float
     random_seed: int
     output_bias: float  # initial global bias: the base-rate logit (or mean target for mse)
+    sequence_lengths: Tuple[int, ...] = ()  # L_s of each sequence field
+
+    @property
+    def n_fields(self):
+        """F + S: the fields the FM and the deep part see."""
+        return self.field_size + len(self.sequence_lengths)
 
     @property
     def dense_embedding_gradient(self):
@@ -101,7 +110,7 @@ def init_weights(cfg):
     ``concat_projection``/``concat_bias`` (concat layout). Initial values are stateless
     functions of ``random_seed``, hence identical in every process.
     """
-    seed, K, F = cfg.random_seed, cfg.embedding_size, cfg.field_size
+    seed, K, F = cfg.random_seed, cfg.embedding_size, cfg.n_fields
     w = {
         "feature_embeddings": _variable(_normal([cfg.feature_size, K], 0.01, seed, 0), "feature_embeddings"),
         "feature_bias": _variable(tf.zeros([cfg.feature_size, 1]), "feature_bias"),
@@ -244,8 +253,16 @@ def _lookup(table, feat_index, dense_gradient):
     return _gather_rows(tf.reshape(value, [-1]) if table.shape[1] == 1 else value, feat_index)
 
 
-def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None, step=None, valid_rows=None):
-    """Build DeepFM's forward pass on ``feat_index``/``feat_value`` (N * F).
+def _pool(table, index, weight, dense_gradient):
+    """sum_l weight_l table[index_l] over a sequence field's slots: N * K (N for a bias table)."""
+    rows = _lookup(table, index, dense_gradient)  # N * L * K, or N * L
+    return tf.reduce_sum(rows * (tf.expand_dims(weight, 2) if rows.shape.ndims == 3 else weight), 1)
+
+
+def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None, step=None, valid_rows=None,
+            sequences=()):
+    """Build DeepFM's forward pass on ``feat_index``/``feat_value`` (N * F) and ``sequences``
+    (one ``(index, weight)`` pair of N * L_s tensors per sequence field).
 
     ``train`` (a Python bool) switches on dropout and batch statistics. For training,
     ``keep_fm`` (2) and ``keep_deep`` (len(deep_layers) + 1) are floats or a float vector
@@ -254,7 +271,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
     padding, left out of the batch-norm moments and the loss, which gives a short last batch
     the full batches' shape (one XLA compilation of the epoch).
     """
-    F, K = cfg.field_size, cfg.embedding_size
+    F, K = cfg.n_fields, cfg.embedding_size
     n_dropouts = len(cfg.deep_layers) + 3  # two FM terms, the deep input and each deep layer: one seed each per step
     keeps = (keep_fm[0], keep_fm[1]) + tuple(keep_deep[j] for j in range(len(cfg.deep_layers) + 1)) if train else ()
     keys = dropout_keys(cfg.random_seed, step * n_dropouts + tf.range(n_dropouts, dtype=tf.int64)) if train else None
@@ -269,10 +286,18 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
 
     dense_gradient = not train or cfg.dense_embedding_gradient
     embeddings = _lookup(w["feature_embeddings"], feat_index, dense_gradient) * tf.expand_dims(feat_value, 2)  # N*F*K
+    if sequences:
+        # Sequence fields, pooled: e_s = sum_l u_l v_{i_l}, then fields like the others   N * (F+S) * K
+        pooled = [_pool(w["feature_embeddings"], index, weight, dense_gradient) for index, weight in sequences]
+        embeddings = tf.concat([embeddings, tf.stack(pooled, 1)], 1)
     y_first_order = y_second_order = y_deep = embedding_penalty = None
     if cfg.use_fm:
-        # First order: w_f x_f                                                      N * F
-        y_first_order = dropout(_lookup(w["feature_bias"], feat_index, dense_gradient) * feat_value, 0)
+        # First order: w_f x_f, and sum_l u_l w_{i_l} for a sequence field            N * F
+        y_first_order = _lookup(w["feature_bias"], feat_index, dense_gradient) * feat_value
+        if sequences:
+            pooled = [_pool(w["feature_bias"], index, weight, dense_gradient) for index, weight in sequences]
+            y_first_order = tf.concat([y_first_order, tf.stack(pooled, 1)], 1)
+        y_first_order = dropout(y_first_order, 0)
         # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]  N * K
         y_second_order = dropout(fm_second_order(embeddings), 1) if train else fm_second_order_inference(embeddings)
     if train and cfg.l2_reg_embedding > 0:
@@ -316,9 +341,9 @@ def predictions(cfg, logits):
     return tf.nn.sigmoid(logits) if cfg.loss_type == "logloss" else tf.identity(logits)
 
 
-def inference(w, cfg, feat_index, feat_value):
+def inference(w, cfg, feat_index, feat_value, sequences=()):
     """Predictions of a forward pass built for inference only (no dropout, moving BN statistics)."""
-    return predictions(cfg, forward(w, cfg, feat_index, feat_value, False).logits)
+    return predictions(cfg, forward(w, cfg, feat_index, feat_value, False, sequences=sequences).logits)
 
 
 def loss(w, cfg, fwd, label):
@@ -356,20 +381,29 @@ class EpochLoop:
     shapes: x2.1-2.6 the speed of TF's executor running the loop's ops (measured).
     """
 
-    data: tuple  # placeholders: feat_index (n * F), feat_value (n * F), label (n)
+    data: tuple  # placeholders: feat_index (n * F), feat_value (n * F), label (n), then index and weight
+    #              (n * L_s) of each sequence field
     order: tf.Tensor
     batch_size: tf.Tensor
     run_epoch: tf.Tensor
 
 
+def sequence_placeholders(cfg, prefix=""):
+    """``(index, weight)`` placeholders (n * L_s) of each sequence field."""
+    return tuple((tf.placeholder(tf.int32, [None, length], name=f"{prefix}seq_index_{s}"),
+                  tf.placeholder(tf.float32, [None, length], name=f"{prefix}seq_weight_{s}"))
+                 for s, length in enumerate(cfg.sequence_lengths))
+
+
 def _epoch_loop(w, cfg, optimizer, global_step):
     data = (tf.placeholder(tf.int32, [None, cfg.field_size], name="epoch_feat_index"),
             tf.placeholder(tf.float32, [None, cfg.field_size], name="epoch_feat_value"),
-            tf.placeholder(tf.float32, [None], name="epoch_label"))
+            tf.placeholder(tf.float32, [None], name="epoch_label"),
+            *(t for pair in sequence_placeholders(cfg, "epoch_") for t in pair))
     order = tf.placeholder(tf.int32, [None], name="epoch_order")
     batch_size = tf.placeholder(tf.int32, [], name="epoch_batch_size")
 
-    def run_epoch(all_index, all_value, all_label, order, batch_size):
+    def run_epoch(order, batch_size, *arrays):
         n_rows, first_step = tf.size(order), global_step.read_value()
         batch_rows = tf.minimum(batch_size, n_rows)  # every full batch's rows
         if cfg.dense_embedding_gradient:  # a short last batch is padded with data row 0, left out of the loss
@@ -380,9 +414,9 @@ def _epoch_loop(w, cfg, optimizer, global_step):
             valid_rows = tf.minimum(batch_rows, n_rows - start)
             # A sparse update would move the padding rows' embeddings: there the last batch stays short.
             rows = tf.slice(order, [start], [batch_rows if cfg.dense_embedding_gradient else valid_rows])
-            feat_index, feat_value, label = (tf.gather(array, rows) for array in (all_index, all_value, all_label))
+            feat_index, feat_value, label, *flat = (tf.gather(array, rows) for array in arrays)
             fwd = forward(w, cfg, feat_index, feat_value, True, cfg.dropout_fm, cfg.dropout_deep,
-                          first_step + tf.cast(i, tf.int64), valid_rows)
+                          first_step + tf.cast(i, tf.int64), valid_rows, tuple(zip(flat[::2], flat[1::2])))
             with tf.control_dependencies([train_op(w, cfg, optimizer, fwd, label, global_step)]):
                 return i + 1
 
@@ -391,7 +425,7 @@ def _epoch_loop(w, cfg, optimizer, global_step):
 
     if cfg.dense_embedding_gradient:  # XLA has no kernels for the sparse optimizer updates
         run_epoch = tf.function(run_epoch, autograph=False, jit_compile=True)
-    return EpochLoop(data, order, batch_size, run_epoch(*data, order, batch_size))
+    return EpochLoop(data, order, batch_size, run_epoch(order, batch_size, *data))
 
 
 @dataclass
@@ -403,6 +437,7 @@ class DeepFMGraph:
     weights: dict
     feat_index: tf.Tensor
     feat_value: tf.Tensor
+    sequences: tuple  # (index, weight) placeholders of each sequence field
     label: tf.Tensor
     dropout_keep_fm: tf.Tensor
     dropout_keep_deep: tf.Tensor
@@ -415,6 +450,14 @@ class DeepFMGraph:
     epoch_loop: EpochLoop  # one epoch on the data held in the graph (training_loop "graph"; else None)
     init_op: tf.Operation
     weight_setters: dict  # name -> (placeholder, assign op), to load numpy weights
+
+    def feed(self, arrays, rows=slice(None)):
+        """The placeholders' feed for ``rows`` of ``arrays`` (``Xi``, ``Xv`` and ``Xs`` as in
+        ``features.FeatureArrays``)."""
+        feed = {self.feat_index: arrays.Xi[rows], self.feat_value: arrays.Xv[rows]}
+        for (index, weight), (xs_index, xs_weight) in zip(self.sequences, arrays.Xs):
+            feed[index], feed[weight] = xs_index[rows], xs_weight[rows]
+        return feed
 
 
 def build_graph(cfg, training_loop="graph"):
@@ -430,6 +473,7 @@ def build_graph(cfg, training_loop="graph"):
     with graph.as_default():
         feat_index = tf.placeholder(tf.int32, [None, cfg.field_size], name="feat_index")  # N * F
         feat_value = tf.placeholder(tf.float32, [None, cfg.field_size], name="feat_value")  # N * F
+        sequences = sequence_placeholders(cfg)  # N * L_s each
         label = tf.placeholder(tf.float32, [None], name="label")  # N
         keep_fm = tf.placeholder_with_default(tf.ones([2]), [2], name="dropout_keep_fm")
         n_deep = len(cfg.deep_layers) + 1
@@ -441,12 +485,13 @@ def build_graph(cfg, training_loop="graph"):
         optimizer = OPTIMIZERS[cfg.optimizer_type](cfg.learning_rate)
 
         def classic_forward(train):
-            return forward(weights, cfg, feat_index, feat_value, train, keep_fm, keep_deep, global_step.read_value())
+            return forward(weights, cfg, feat_index, feat_value, train, keep_fm, keep_deep, global_step.read_value(),
+                           sequences=sequences)
 
         infer_fwd = classic_forward(False)
         predict_out = tf.identity(predictions(cfg, infer_fwd.logits), name="predict_out")
         out = tf.identity(tf.cond(train_phase, lambda: predictions(cfg, classic_forward(True).logits),
-                                  lambda: inference(weights, cfg, feat_index, feat_value)), name="out")
+                                  lambda: inference(weights, cfg, feat_index, feat_value, sequences)), name="out")
         step_op, epoch_loop = None, None
         if training_loop == "feed":
             step_op = train_op(weights, cfg, optimizer, classic_forward(True), label, global_step)
@@ -457,5 +502,5 @@ def build_graph(cfg, training_loop="graph"):
         for name, var in weights.items():
             value = tf.placeholder(var.dtype.base_dtype, var.shape, name=f"{name}_value")
             weight_setters[name] = (value, var.assign(value, read_value=False))
-    return DeepFMGraph(graph, cfg, weights, feat_index, feat_value, label, keep_fm, keep_deep, train_phase,
+    return DeepFMGraph(graph, cfg, weights, feat_index, feat_value, sequences, label, keep_fm, keep_deep, train_phase,
                        global_step, infer_fwd, out, predict_out, step_op, epoch_loop, init_op, weight_setters)

@@ -32,7 +32,7 @@ MODEL_FILE = "model.json"
 FEATURES_FILE = "features.json"
 TRAINING_FILE = "training.json"
 WEIGHTS_PREFIX = "weights"
-FITTED_ATTRIBUTES = ("feature_size_", "field_size_", "metric_name_", "greater_is_better_", "n_epochs_",
+FITTED_ATTRIBUTES = ("feature_size_", "field_size_", "sequence_lengths_", "metric_name_", "greater_is_better_", "n_epochs_",
                      "best_epoch_", "train_result_", "valid_result_", "epoch_seconds_", "refit_epochs_")
 NAMED_CALLABLES = {"eval_metric": METRICS, "deep_layers_activation": G.ACTIVATIONS}
 RESUMABLE_CHANGES = ("epoch", "verbose")  # parameters that may differ when resuming
@@ -199,7 +199,9 @@ def rebuild_session(model):
     """Build the graph and a session for the parameters the model was fitted with."""
     twin = type(model)(**model.fitted_params_)
     layers, activation, model.metric_name_, model._metric, model.greater_is_better_ = twin._check_params()
-    twin.feature_size_, twin.field_size_ = model.feature_size_, model.field_size_
+    model.sequence_lengths_ = tuple(getattr(model, "sequence_lengths_", None) or ())  # saves before sequences: none
+    twin.feature_size_, twin.field_size_, twin.sequence_lengths_ = \
+        model.feature_size_, model.field_size_, model.sequence_lengths_
     model._start_session(twin._graph_config(layers, activation, 0.0), twin.training_loop)  # bias: from weights
 
 

@@ -103,8 +103,8 @@ def test_resume_after_sigkill_mid_epoch_matches_an_uninterrupted_run(planted, tm
         from deepfm_graph import DeepFM
         train_epoch = DeepFM._train_epoch
 
-        def slow_train_epoch(self, Xi, Xv, y, epoch):
-            train_epoch(self, Xi, Xv, y, epoch)
+        def slow_train_epoch(self, X, y, epoch):
+            train_epoch(self, X, y, epoch)
             if epoch == 1:  # epoch 1 trained but neither scored nor checkpointed: wait for the kill
                 open(r"{marker}", "w").close()
                 time.sleep(600)

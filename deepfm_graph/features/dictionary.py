@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
-from .atomic import atomic_write
+from ..atomic import atomic_write
 
 FORMAT_VERSION = 1
 SCALINGS = ("standard", "minmax", "none")

@@ -1,0 +1,121 @@
+"""The feature-column contract and the registry of kinds.
+
+A ``Column`` is one feature column of a table, of one *kind* (``numeric``, ``categorical``,
+``hashed``, ``sequence``). It is declared with its options (the dataset schema's per-column
+entry), fitted on the training rows only, and then owns ``size`` consecutive feature indices,
+numbered from 0 here; ``FeatureSpec`` places the columns one after the other. Each kind owns:
+
+    fit(values)          learn from a training Series; returns self
+    transform(values)    single-valued kinds: (index int64 N, value float32 N)
+                         multi-valued kinds:  (index int32 N*L, weight float32 N*L)
+    to_dict/from_dict    its options and fitted state as JSON-ready values, exactly
+    raw_values(values)   the SavedModel ``predict_raw`` input for a Series (numpy, N)
+    raw_lookup(tensor)   the same transform as TensorFlow ops on that input
+
+A new kind subclasses ``Column``, sets ``kind`` and ``OPTIONS`` and is registered with
+``@register``; nothing else needs to change.
+"""
+import difflib
+
+import numpy as np
+import pandas as pd
+
+KINDS = {}  # kind name -> Column subclass
+
+
+def register(cls):
+    KINDS[cls.kind] = cls
+    return cls
+
+
+def is_int(x):
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def is_real(x):
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def unknown_key_error(what, key, known):
+    close = difflib.get_close_matches(str(key), sorted(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ValueError(f"{what}: unknown key {key!r}{hint}; known: {sorted(known)}")
+
+
+class Column:
+    """One feature column; see the module docstring. Fitted state ends in ``_``."""
+
+    kind = None
+    OPTIONS = {}  # option -> default
+    multi_valued = False
+
+    def __init__(self, name, **options):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a column name must be a non-empty string, got {name!r}")
+        self.name = name
+        for key in options:
+            if key not in self.OPTIONS:
+                raise unknown_key_error(f"column {name!r} ({self.kind})", key, self.OPTIONS)
+        for key, default in self.OPTIONS.items():
+            setattr(self, key, options.get(key, default))
+        self._check_options()
+
+    def _check_options(self):
+        """Raise ``ValueError`` naming the column for an invalid option."""
+
+    def _fail(self, problem):
+        return ValueError(f"column {self.name!r} ({self.kind}): {problem}")
+
+    @property
+    def options(self):
+        return {key: getattr(self, key) for key in self.OPTIONS}
+
+    @property
+    def is_fitted(self):
+        return hasattr(self, "size_")
+
+    # -- serialisation: options plus the fitted state of each kind
+    def fitted_state(self):
+        return {}
+
+    def set_fitted_state(self, state):
+        raise NotImplementedError
+
+    def to_dict(self):
+        d = {"name": self.name, "kind": self.kind, **self.options}
+        if self.is_fitted:
+            d["fitted"] = self.fitted_state()
+        return d
+
+    @staticmethod
+    def from_dict(d):
+        d = dict(d)
+        cls = KINDS[d.pop("kind")]
+        fitted = d.pop("fitted", None)
+        column = cls(d.pop("name"), **d)
+        if fitted is not None:
+            column.set_fitted_state(fitted)
+        return column
+
+    def __repr__(self):
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items() if v != self.OPTIONS[k])
+        return f"{type(self).__name__}({self.name!r}{', ' + options if options else ''})"
+
+
+def float_values(values, column, missing=()):
+    """A Series as float64 plus its missing mask (NaN, empty or one of the ``missing`` markers).
+
+    Raises ``ValueError`` naming the column and row for a non-numeric or infinite value.
+    """
+    numbers = pd.to_numeric(values, errors="coerce")
+    invalid = numbers.isna().to_numpy() & values.notna().to_numpy()
+    if invalid.any():
+        row = int(np.flatnonzero(invalid)[0])
+        raise ValueError(f"numeric column {column!r} holds non-numeric {values.iloc[row]!r} at row {row}")
+    x = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(x).any():
+        raise ValueError(f"numeric column {column!r} holds an infinite value at row {int(np.flatnonzero(np.isinf(x))[0])}")
+    missing_mask = np.isnan(x)
+    if len(missing):
+        missing_mask |= np.isin(x, np.asarray(missing, dtype=np.float64))
+    return x, missing_mask

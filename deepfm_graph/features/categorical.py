@@ -1,0 +1,126 @@
+"""``categorical`` and ``hashed``: one category per row, one feature index per category (value 1.0).
+
+Values are compared by their canonical key (``keys.canonical_key``: ``3``, ``3.0`` and the
+text ``"3"`` are one category; missing is the key ``""``).
+
+``categorical``: the vocabulary is the training keys seen at least ``min_count`` times, sorted;
+its indices are followed by the column's out-of-vocabulary (OOV) index, which every other key
+(unseen, or rarer than ``min_count``) takes. Missing is a category of its own when frequent
+enough in training, else OOV.
+
+``hashed``: no vocabulary; the index is ``hash_keys(key) % buckets``, a stable hash, the same
+in every process and in the SavedModel's raw signature. For high-cardinality columns (device
+ids, zip codes): unseen values get a trained index too, at the price of collisions.
+"""
+import numpy as np
+import pandas as pd
+
+from .base import Column, is_int, register
+from .keys import canonical_keys, hash_keys, tf_hash_keys
+
+
+class _Keyed(Column):
+    """A column whose raw input is the canonical key string of each value."""
+
+    def raw_values(self, values):
+        return canonical_keys(values)
+
+    def raw_dtype(self):
+        return "string"
+
+
+def fit_vocabulary(keys, min_count):
+    """Sorted distinct keys (object array of str) seen at least ``min_count`` times."""
+    counts = pd.Series(keys, dtype=object).value_counts(sort=False)
+    return sorted(counts.index[counts.to_numpy() >= min_count])
+
+
+def check_min_count(column):
+    if not (is_int(column.min_count) and column.min_count >= 1):
+        raise column._fail(f"min_count must be a positive integer, got {column.min_count!r}")
+
+
+def vocabulary_table(vocabulary, default):
+    """A TF hash table from each vocabulary key to its position; ``default`` elsewhere."""
+    import tensorflow.compat.v1 as tf
+
+    initializer = tf.lookup.KeyValueTensorInitializer(
+        tf.constant(list(vocabulary), tf.string), tf.range(len(vocabulary), dtype=tf.int64), tf.string, tf.int64)
+    return tf.lookup.StaticHashTable(initializer, default_value=default)
+
+
+@register
+class Categorical(_Keyed):
+    kind = "categorical"
+    OPTIONS = {"min_count": 1}
+
+    def _check_options(self):
+        check_min_count(self)
+
+    def fit(self, values):
+        self.set_fitted_state({"vocabulary": fit_vocabulary(canonical_keys(values), self.min_count)})
+        return self
+
+    @property
+    def oov_index_(self):
+        return len(self.vocabulary_)
+
+    def lookup(self, keys):
+        """Positions of ``keys`` in the vocabulary, ``oov_index_`` elsewhere (int64 N)."""
+        positions = self._index.get_indexer(keys)
+        return np.where(positions < 0, self.oov_index_, positions)
+
+    def transform(self, values):
+        return self.lookup(canonical_keys(values)), np.ones(len(values), np.float32)
+
+    def fitted_state(self):
+        return {"vocabulary": list(self.vocabulary_)}
+
+    def set_fitted_state(self, state):
+        self.vocabulary_ = [str(v) for v in state["vocabulary"]]
+        self._index = pd.Index(self.vocabulary_, dtype=object)
+        self.size_ = len(self.vocabulary_) + 1
+
+    def raw_lookup(self, keys):
+        import tensorflow.compat.v1 as tf
+
+        return vocabulary_table(self.vocabulary_, self.oov_index_).lookup(keys), tf.ones(tf.shape(keys), tf.float32)
+
+
+def check_buckets(column, required):
+    if column.buckets is None and not required:
+        return
+    if not (is_int(column.buckets) and 1 <= column.buckets <= 2 ** 31):
+        raise column._fail(f"buckets must be an integer from 1 to 2**31, got {column.buckets!r}")
+
+
+def tf_buckets(keys, buckets):
+    """``hash_keys(keys) % buckets`` as TF ops (int64 N)."""
+    import tensorflow.compat.v1 as tf
+
+    return tf.math.floormod(tf.cast(tf_hash_keys(keys), tf.int64), buckets)
+
+
+@register
+class Hashed(_Keyed):
+    kind = "hashed"
+    OPTIONS = {"buckets": None}
+
+    def _check_options(self):
+        check_buckets(self, required=True)
+
+    def fit(self, values):
+        self.size_ = self.buckets
+        return self
+
+    def transform(self, values):
+        index = hash_keys(canonical_keys(values)).astype(np.int64) % self.buckets
+        return index, np.ones(len(values), np.float32)
+
+    def set_fitted_state(self, state):
+        self.size_ = self.buckets
+
+    def raw_lookup(self, keys):
+        import tensorflow.compat.v1 as tf
+
+        return tf_buckets(keys, self.buckets), tf.ones(tf.shape(keys), tf.float32)

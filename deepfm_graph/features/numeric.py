@@ -1,0 +1,117 @@
+"""``numeric``: a number per row, transformed, scaled, or bucketized into a categorical field.
+
+Options
+    ``transform``  ``"none"``; ``"log1p"``: sign(x) log(1 + |x|), for heavy-tailed counts;
+                   ``"bucketize"``: quantile bins fitted on the training rows, each bin one
+                   feature index (value 1.0), so the column becomes a categorical field.
+    ``scaling``    ``"standard"`` ((t - mean) / std), ``"minmax"`` ((t - min) / (max - min)) or
+                   ``"none"``, of the transformed value t; not used by ``bucketize``.
+    ``bins``       number of quantile bins for ``bucketize`` (duplicate edges merge).
+    ``missing``    marker values that mean "missing" (Porto Seguro's -1); default none. NaN
+                   and empty cells are always missing.
+Missing values are left out of the statistics and encoded as 0.0 after scaling (absent for
+the FM); under ``bucketize`` they have an index of their own, after the bins.
+"""
+import numpy as np
+
+from .base import Column, float_values, is_int, is_real, register
+
+TRANSFORMS = ("none", "log1p", "bucketize")
+SCALINGS = ("standard", "minmax", "none")
+
+
+def signed_log1p(x):
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+@register
+class Numeric(Column):
+    kind = "numeric"
+    OPTIONS = {"transform": "none", "scaling": "standard", "bins": 10, "missing": ()}
+
+    def _check_options(self):
+        if self.transform not in TRANSFORMS:
+            raise self._fail(f"transform must be one of {TRANSFORMS}, got {self.transform!r}")
+        if self.scaling not in SCALINGS:
+            raise self._fail(f"scaling must be one of {SCALINGS}, got {self.scaling!r}")
+        if not (is_int(self.bins) and self.bins >= 2):
+            raise self._fail(f"bins must be an integer >= 2, got {self.bins!r}")
+        if isinstance(self.missing, (str, bytes)) or not hasattr(self.missing, "__iter__"):
+            raise self._fail(f"missing must be a list of numbers, got {self.missing!r}")
+        if not all(is_real(m) and np.isfinite(m) for m in self.missing):
+            raise self._fail(f"missing must be a list of finite numbers, got {list(self.missing)!r}")
+        self.missing = tuple(float(m) if isinstance(m, float) else int(m) for m in self.missing)
+
+    def _values(self, values):
+        """(transformed float64 N, missing mask N)."""
+        x, missing = float_values(values, self.name, self.missing)
+        if self.transform == "log1p":
+            x = signed_log1p(x)
+        return x, missing
+
+    def fit(self, values):
+        x, missing = self._values(values)
+        observed = x[~missing]
+        if self.transform == "bucketize":
+            quantiles = np.quantile(observed, np.linspace(0, 1, self.bins + 1)[1:-1]) if observed.size else []
+            self.edges_ = [float(e) for e in np.unique(quantiles)]
+            self.size_ = len(self.edges_) + 2  # the bins, then "missing"
+            return self
+        center, scale = 0.0, 1.0
+        if self.scaling != "none" and observed.size:
+            if self.scaling == "standard":
+                center, scale = observed.mean(), observed.std()
+            else:
+                center, scale = observed.min(), observed.max() - observed.min()
+        self.center_, self.scale_ = float(center), float(scale) if scale != 0 else 1.0
+        self.size_ = 1
+        return self
+
+    def transform(self, values):
+        x, missing = self._values(values)
+        if self.transform == "bucketize":
+            index = np.where(missing, len(self.edges_) + 1, np.searchsorted(self.edges_, np.where(missing, 0, x),
+                                                                            side="right"))
+            return index, np.ones(len(x), np.float32)
+        value = np.where(missing, 0.0, (x - self.center_) / self.scale_)
+        return np.zeros(len(x), np.int64), value.astype(np.float32)
+
+    def fitted_state(self):
+        if self.transform == "bucketize":
+            return {"edges": list(self.edges_)}
+        return {"center": self.center_, "scale": self.scale_}
+
+    def set_fitted_state(self, state):
+        if self.transform == "bucketize":
+            self.edges_ = [float(e) for e in state["edges"]]
+            self.size_ = len(self.edges_) + 2
+        else:
+            self.center_, self.scale_ = float(state["center"]), float(state["scale"])
+            self.size_ = 1
+
+    # -- SavedModel raw input: the number as float64 (NaN for missing)
+    def raw_values(self, values):
+        return float_values(values, self.name)[0]
+
+    def raw_dtype(self):
+        return "float64"
+
+    def raw_lookup(self, x):
+        import tensorflow.compat.v1 as tf
+
+        finite = tf.debugging.assert_equal(tf.reduce_any(tf.math.is_inf(x)), False,
+                                           message=f"numeric column {self.name!r} holds an infinite value")
+        missing = tf.math.is_nan(x)
+        for marker in self.missing:
+            missing = missing | tf.equal(x, float(marker))
+        with tf.control_dependencies([finite]):
+            x = tf.where(missing, tf.zeros_like(x), x)
+        if self.transform == "log1p":
+            x = tf.sign(x) * tf.math.log1p(tf.abs(x))
+        if self.transform == "bucketize":
+            edges = tf.constant([self.edges_], tf.float64)  # 1 * E
+            bins = tf.cast(tf.searchsorted(edges, tf.expand_dims(x, 0), side="right")[0], tf.int64)
+            index = tf.where(missing, tf.fill(tf.shape(bins), tf.constant(len(self.edges_) + 1, tf.int64)), bins)
+            return index, tf.ones(tf.shape(x), tf.float32)
+        value = tf.where(missing, tf.zeros_like(x), (x - self.center_) / self.scale_)
+        return tf.zeros(tf.shape(x), tf.int64), tf.cast(value, tf.float32)  # float64 math, then rounding
