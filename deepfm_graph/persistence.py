@@ -23,7 +23,8 @@ import tensorflow.compat.v1 as tf
 
 from . import graph as G
 from .atomic import write_directory_atomically
-from .features import FeatureDictionary
+from .features import FeatureDictionary, FeatureSpec
+from .features.spec import FORMAT as SPEC_FORMAT
 from .metrics import METRICS
 
 FORMAT = "deepfm_graph.DeepFM"
@@ -89,11 +90,15 @@ def feature_dictionary_for(model, feature_dictionary=None):
     fd = getattr(model, "feature_dictionary_", None) if feature_dictionary is None else feature_dictionary
     if fd is None:
         return None
-    if not isinstance(fd, FeatureDictionary) or not fd.is_fitted:
-        raise TypeError(f"feature_dictionary must be a fitted FeatureDictionary, got {fd!r}")
-    if (fd.feat_dim, fd.field_size) != (model.feature_size_, model.field_size_):
-        raise ValueError(f"the feature dictionary (feat_dim={fd.feat_dim}, field_size={fd.field_size}) does not "
-                         f"match the model (feature_size={model.feature_size_}, field_size={model.field_size_})")
+    if not isinstance(fd, (FeatureDictionary, FeatureSpec)) or not fd.is_fitted:
+        raise TypeError(f"feature_dictionary must be a fitted FeatureDictionary or FeatureSpec, got {fd!r}")
+    lengths = tuple(fd.sequence_lengths) if isinstance(fd, FeatureSpec) else ()
+    model_lengths = tuple(getattr(model, "sequence_lengths_", None) or ())
+    if (fd.feat_dim, fd.field_size, lengths) != (model.feature_size_, model.field_size_, model_lengths):
+        seq, model_seq = (f", sequence lengths {x}" if lengths or model_lengths else "" for x in (lengths, model_lengths))
+        raise ValueError(f"the feature dictionary (feat_dim={fd.feat_dim}, field_size={fd.field_size}{seq}) does not "
+                         f"match the model (feature_size={model.feature_size_}, field_size={model.field_size_}"
+                         f"{model_seq})")
     bundled = getattr(model, "feature_dictionary_", None)
     if bundled is not None and bundled is not fd:
         given, saved = fingerprint(fd), fingerprint(bundled)
@@ -236,7 +241,8 @@ def _read_feature_dictionary(path, meta):
         return None
     fd_path = path / meta["feature_dictionary"]["file"]
     try:
-        fd = FeatureDictionary.from_dict(_read_json(fd_path, "the feature dictionary"))
+        d = _read_json(fd_path, "the feature dictionary")
+        fd = (FeatureSpec if isinstance(d, dict) and d.get("format") == SPEC_FORMAT else FeatureDictionary).from_dict(d)
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{fd_path} is corrupted: {err}") from None
     if fingerprint(fd) != meta["feature_dictionary"]["fingerprint"]:

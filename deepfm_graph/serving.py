@@ -1,22 +1,27 @@
 """Using a trained model on new data: SavedModel export, raw-column inputs, CSV prediction.
 
 SavedModel signatures (``export_saved_model``), outputs ``{"predictions": float32 N}``
-    ``serving_default``  ``feat_index`` int32 N*F and ``feat_value`` float32 N*F.
-    ``predict_raw``      one input per feature column of the dictionary, shape N: numeric
+    ``serving_default``  ``feat_index`` int32 N*F and ``feat_value`` float32 N*F, and for each
+                         sequence field s ``seq_index_s`` int32 N*L_s and ``seq_weight_s``.
+    ``predict_raw``      one input per feature column, shape N. With a ``FeatureSpec`` each
+                         column kind builds its own lookup (``Column.raw_lookup``): numeric
+                         float64, categorical and hashed the canonical key string, sequence
+                         the row's values joined by the column's ``sep``. With a classic
+                         ``FeatureDictionary``: numeric
                          columns float64 (NaN or ``missing_value`` -> 0.0 after scaling, as
                          ``FeatureDictionary.transform``; infinity is an error), categorical
                          columns strings in the canonical form of ``canonical_key``, looked
                          up in the vocabulary (unknown -> the field's OOV index). Needs no
                          Python preprocessing; ``raw_inputs`` builds these inputs from a frame.
 
-Canonical categorical keys (``canonical_key``)
-    Strings stay as they are; ints are written ``"3"``, ``"-1"``; floats with an integral
-    value like ints (``3.0`` -> ``"3"``, so a column read as float because of a missing value
-    matches the CSV text ``3``), other floats as ``repr`` (``"0.5"``); bools ``"True"``/``"False"``;
-    missing (NaN/None) ``""``. A vocabulary whose values collide under this form (the string
-    ``"3"`` and the int ``3``) cannot be exported.
+Canonical categorical keys (``features.keys.canonical_key``): a FeatureDictionary vocabulary
+whose values collide under this form (the string ``"3"`` and the int ``3``) cannot be exported.
+
+Batch prediction of files: ``predict_csv`` (a model with a classic dictionary: ``id,target``
+rows) and ``predict_table`` (a model with a ``FeatureSpec`` from a dataset schema: read with
+the schema's separator, header and names; a ``prediction`` column, after the id column when
+the schema has one). Both read in chunks and write atomically.
 """
-import math
 import numbers
 import os
 from pathlib import Path
@@ -29,40 +34,33 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from . import graph as G
 from . import persistence
 from .atomic import atomic_write, write_directory_atomically
-from .features import read_header
+from .features import DatasetSchema, FeatureArrays, FeatureSpec, canonical_key, canonical_keys, read_header
 
 PREDICT_CSV_CHUNK_ROWS = 100_000
 SAVED_MODEL_FILE = "saved_model.pb"
 OUTPUT_KEY = "predictions"
 
 
-def canonical_key(value):
-    """The string under which a categorical value is looked up in the ``predict_raw`` signature."""
-    value = value.item() if isinstance(value, np.generic) else value
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    raise TypeError(f"categorical value {value!r} of type {type(value).__name__} has no canonical key")
-
-
 def raw_inputs(df, feature_dictionary):
     """The ``predict_raw`` inputs for ``df``: column -> float64 (numeric) or canonical-string array."""
     fd = feature_dictionary
+    if isinstance(fd, FeatureSpec):
+        return fd.raw_inputs(df)
     fd._check_input(df)
     inputs = {}
     for col in fd.fields:
         if col in fd.scaling_params:
             inputs[col] = fd._numeric_values(df, col)[0]  # raw, with NaN; validated (strings, inf)
         else:
-            inputs[col] = np.array([canonical_key(v) for v in df[col].to_numpy(dtype=object)], dtype=object)
+            inputs[col] = canonical_keys(df[col])
     return inputs
+
+
+def encode(features, df):
+    """``df`` encoded by a ``FeatureDictionary`` or ``FeatureSpec`` as ``FeatureArrays``."""
+    if isinstance(features, FeatureSpec):
+        return features.transform(df)
+    return FeatureArrays(*features.transform(df))
 
 
 def _vocabulary_table(fd, col):
@@ -79,7 +77,9 @@ def _vocabulary_table(fd, col):
 
 
 def _raw_features(fd):
-    """Placeholders for the raw columns and the ``(feat_index, feat_value)`` computed from them."""
+    """Placeholders for the raw columns and the ``(feat_index, feat_value, sequences)`` computed from them."""
+    if isinstance(fd, FeatureSpec):
+        return fd.raw_features()
     inputs, indices, values = {}, [], []
     for j, col in enumerate(fd.fields):
         if col in fd.scaling_params:
@@ -98,7 +98,7 @@ def _raw_features(fd):
             s = inputs[col] = tf.placeholder(tf.string, [None], name=f"raw_{j}")
             indices.append(_vocabulary_table(fd, col).lookup(s))
             values.append(tf.ones(tf.shape(s), tf.float32))
-    return inputs, tf.stack(indices, 1), tf.stack(values, 1)  # N * F each
+    return inputs, tf.stack(indices, 1), tf.stack(values, 1), ()  # N * F each
 
 
 def _signature(inputs, outputs):
@@ -125,12 +125,16 @@ def export_saved_model(model, directory, feature_dictionary=None):
         weights = G.init_weights(cfg)
         feat_index = tf.placeholder(tf.int32, [None, cfg.field_size], name="feat_index")
         feat_value = tf.placeholder(tf.float32, [None, cfg.field_size], name="feat_value")
+        sequences = G.sequence_placeholders(cfg)
+        inputs = {"feat_index": feat_index, "feat_value": feat_value}
+        for s, (index, weight) in enumerate(sequences):
+            inputs[f"seq_index_{s}"], inputs[f"seq_weight_{s}"] = index, weight
         signatures = {"serving_default": _signature(
-            {"feat_index": feat_index, "feat_value": feat_value},
-            {OUTPUT_KEY: G.inference(weights, cfg, feat_index, feat_value)})}
+            inputs, {OUTPUT_KEY: G.inference(weights, cfg, feat_index, feat_value, sequences)})}
         if fd is not None:
-            raw, raw_index, raw_value = _raw_features(fd)
-            signatures["predict_raw"] = _signature(raw, {OUTPUT_KEY: G.inference(weights, cfg, raw_index, raw_value)})
+            raw, raw_index, raw_value, raw_sequences = _raw_features(fd)
+            signatures["predict_raw"] = _signature(
+                raw, {OUTPUT_KEY: G.inference(weights, cfg, raw_index, raw_value, raw_sequences)})
         tables_init = tf.tables_initializer()
 
     def write(tmp):
@@ -157,9 +161,65 @@ def _required_dictionary(model, feature_dictionary):
 
 
 def predict_frame(model, df, feature_dictionary=None):
-    """Predictions for the raw frame ``df`` through the model's bundled (or the given) dictionary."""
-    Xi, Xv = _required_dictionary(model, feature_dictionary).transform(df)
-    return model.predict(Xi, Xv)
+    """Predictions for the raw frame ``df`` through the model's bundled (or the given) dictionary or spec."""
+    X = encode(_required_dictionary(model, feature_dictionary), df)
+    return model.predict(X.Xi, X.Xv, X.Xs)
+
+
+def _loaded(model):
+    if isinstance(model, (str, os.PathLike)):
+        from .estimator import DeepFM  # here: the estimator module imports this one
+
+        return DeepFM.load(model)
+    return model
+
+
+def _check_output(output_path):
+    output_path = Path(output_path)
+    if not output_path.parent.is_dir():
+        raise FileNotFoundError(f"the output directory {output_path.parent} does not exist")
+    return output_path
+
+
+PREDICTION_COL = "prediction"
+
+
+def predict_table(model, input_path, output_path, chunksize=PREDICT_CSV_CHUNK_ROWS):
+    """Predict the file ``input_path`` with a model whose bundled ``FeatureSpec`` came from a dataset
+    schema: read it in chunks of ``chunksize`` rows with the schema's separator, header and names
+    (the label column may be absent), and write a CSV with a ``prediction`` column, after the id
+    column when the schema has one, one row per input row in input order. ``model``: a fitted
+    ``DeepFM`` or a save directory. Atomic; returns the number of rows.
+    """
+    if not (isinstance(chunksize, numbers.Integral) and chunksize >= 1):
+        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+    model = _loaded(model)
+    spec = _required_dictionary(model, None)
+    if not isinstance(spec, FeatureSpec) or spec.schema is None:
+        raise ValueError("the model was not trained from a dataset schema (it has no FeatureSpec with a schema); "
+                         "predict it with predict_csv")
+    schema = DatasetSchema.from_dict(spec.schema)
+    output_path = _check_output(output_path)
+    chunks = schema.read(input_path, chunksize=chunksize, need_label=False)
+    rows = 0
+
+    def write(out):
+        nonlocal rows
+        for chunk in chunks:
+            try:
+                X = spec.transform(chunk)
+            except ValueError as err:
+                raise ValueError(f"{input_path}, rows {rows}-{rows + len(chunk) - 1}: {err}") from None
+            result = pd.DataFrame({PREDICTION_COL: model.predict(X.Xi, X.Xv, X.Xs)})
+            if schema.id:
+                result.insert(0, schema.id, chunk[schema.id].to_numpy())
+            result.to_csv(out, header=rows == 0, index=False, lineterminator="\n")
+            rows += len(chunk)
+        if rows == 0:
+            raise ValueError(f"{input_path} has no data rows")
+
+    atomic_write(output_path, write)
+    return rows
 
 
 def _read_chunks(path, chunksize):
@@ -181,17 +241,14 @@ def predict_csv(model, input_path, output_path, chunksize=PREDICT_CSV_CHUNK_ROWS
     if not (isinstance(chunksize, numbers.Integral) and chunksize >= 1):
         raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
     header = read_header(input_path)
-    if isinstance(model, (str, os.PathLike)):
-        from .estimator import DeepFM  # here: the estimator module imports this one
-
-        model = DeepFM.load(model)
+    model = _loaded(model)
     fd = _required_dictionary(model, feature_dictionary)
+    if isinstance(fd, FeatureSpec):
+        raise ValueError("the model was trained from a dataset schema: predict it with predict_table")
     id_col = fd.id_col if id_col is None else id_col
     if id_col not in header:
         raise ValueError(f"{input_path} has no id column {id_col!r} (choose it with id_col / --id-col)")
-    output_path = Path(output_path)
-    if not output_path.parent.is_dir():
-        raise FileNotFoundError(f"the output directory {output_path.parent} does not exist")
+    output_path = _check_output(output_path)
     rows = 0
 
     def write(out):

@@ -330,6 +330,9 @@ SCRIPT_CASES = [
 ]
 
 
+PROGS = {"predict.py": "deepfm-predict", "train.py": "deepfm-train", "train_porto.py": "train_porto.py"}
+
+
 @pytest.mark.parametrize("case", SCRIPT_CASES, ids=[case.id for case in SCRIPT_CASES])
 def test_script_bad_input_exits_with_one_error_line(case, world, capsys):
     if not (ROOT / "scripts" / case.script).exists():
@@ -338,7 +341,7 @@ def test_script_bad_input_exits_with_one_error_line(case, world, capsys):
     err = capsys.readouterr().err
     assert status not in (0, None)
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"{case.script}: error: "), err
+    assert len(lines) == 1 and lines[0].startswith(f"{PROGS[case.script]}: error: "), err
     assert "Traceback" not in err and re.search(case.match, lines[0]), lines[0]
 
 
@@ -346,8 +349,8 @@ def test_predict_script_in_a_subprocess_fails_with_one_error_line(world):
     bad = world.frame("ps_reg_03", np.inf).to_csv(index=False)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "predict.py"), *predict_argv(world, text=bad)],
                           capture_output=True, text=True)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    ours = [line for line in done.stderr.splitlines() if line.startswith("predict.py")]  # TF logs its own lines
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    ours = [line for line in done.stderr.splitlines() if line.startswith("deepfm-predict")]  # TF logs its own lines
     assert ours == [done.stderr.strip().splitlines()[-1]], done.stderr
-    assert ours[0].startswith("predict.py: error: numeric column 'ps_reg_03' holds an infinite value")
+    assert ours[0].startswith("deepfm-predict: error: numeric column 'ps_reg_03' holds an infinite value")
     assert not (world.dir / "sub.csv").exists()

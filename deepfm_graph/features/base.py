@@ -47,6 +47,7 @@ class Column:
 
     kind = None
     OPTIONS = {}  # option -> default
+    ATTRIBUTES = {}  # option -> attribute, where the option's name is a method's (numeric "transform")
     multi_valued = False
 
     def __init__(self, name, **options):
@@ -57,7 +58,7 @@ class Column:
             if key not in self.OPTIONS:
                 raise unknown_key_error(f"column {name!r} ({self.kind})", key, self.OPTIONS)
         for key, default in self.OPTIONS.items():
-            setattr(self, key, options.get(key, default))
+            setattr(self, self.ATTRIBUTES.get(key, key), options.get(key, default))
         self._check_options()
 
     def _check_options(self):
@@ -68,7 +69,7 @@ class Column:
 
     @property
     def options(self):
-        return {key: getattr(self, key) for key in self.OPTIONS}
+        return {key: getattr(self, self.ATTRIBUTES.get(key, key)) for key in self.OPTIONS}
 
     @property
     def is_fitted(self):

@@ -28,10 +28,11 @@ def signed_log1p(x):
 class Numeric(Column):
     kind = "numeric"
     OPTIONS = {"transform": "none", "scaling": "standard", "bins": 10, "missing": ()}
+    ATTRIBUTES = {"transform": "transformation"}
 
     def _check_options(self):
-        if self.transform not in TRANSFORMS:
-            raise self._fail(f"transform must be one of {TRANSFORMS}, got {self.transform!r}")
+        if self.transformation not in TRANSFORMS:
+            raise self._fail(f"transform must be one of {TRANSFORMS}, got {self.transformation!r}")
         if self.scaling not in SCALINGS:
             raise self._fail(f"scaling must be one of {SCALINGS}, got {self.scaling!r}")
         if not (is_int(self.bins) and self.bins >= 2):
@@ -45,14 +46,14 @@ class Numeric(Column):
     def _values(self, values):
         """(transformed float64 N, missing mask N)."""
         x, missing = float_values(values, self.name, self.missing)
-        if self.transform == "log1p":
+        if self.transformation == "log1p":
             x = signed_log1p(x)
         return x, missing
 
     def fit(self, values):
         x, missing = self._values(values)
         observed = x[~missing]
-        if self.transform == "bucketize":
+        if self.transformation == "bucketize":
             quantiles = np.quantile(observed, np.linspace(0, 1, self.bins + 1)[1:-1]) if observed.size else []
             self.edges_ = [float(e) for e in np.unique(quantiles)]
             self.size_ = len(self.edges_) + 2  # the bins, then "missing"
@@ -69,7 +70,7 @@ class Numeric(Column):
 
     def transform(self, values):
         x, missing = self._values(values)
-        if self.transform == "bucketize":
+        if self.transformation == "bucketize":
             index = np.where(missing, len(self.edges_) + 1, np.searchsorted(self.edges_, np.where(missing, 0, x),
                                                                             side="right"))
             return index, np.ones(len(x), np.float32)
@@ -77,12 +78,12 @@ class Numeric(Column):
         return np.zeros(len(x), np.int64), value.astype(np.float32)
 
     def fitted_state(self):
-        if self.transform == "bucketize":
+        if self.transformation == "bucketize":
             return {"edges": list(self.edges_)}
         return {"center": self.center_, "scale": self.scale_}
 
     def set_fitted_state(self, state):
-        if self.transform == "bucketize":
+        if self.transformation == "bucketize":
             self.edges_ = [float(e) for e in state["edges"]]
             self.size_ = len(self.edges_) + 2
         else:
@@ -106,9 +107,9 @@ class Numeric(Column):
             missing = missing | tf.equal(x, float(marker))
         with tf.control_dependencies([finite]):
             x = tf.where(missing, tf.zeros_like(x), x)
-        if self.transform == "log1p":
+        if self.transformation == "log1p":
             x = tf.sign(x) * tf.math.log1p(tf.abs(x))
-        if self.transform == "bucketize":
+        if self.transformation == "bucketize":
             edges = tf.constant([self.edges_], tf.float64)  # 1 * E
             bins = tf.cast(tf.searchsorted(edges, tf.expand_dims(x, 0), side="right")[0], tf.int64)
             index = tf.where(missing, tf.fill(tf.shape(bins), tf.constant(len(self.edges_) + 1, tf.int64)), bins)

@@ -158,7 +158,7 @@ class DatasetSchema:
         if not columns:
             raise SchemaError("schema: no feature columns are left (every column is ignored, the label or the id)")
         try:
-            return FeatureSpec(columns)
+            return FeatureSpec(columns, schema=self.to_dict())
         except ValueError as err:
             raise SchemaError(f"schema: {err}") from None
 

@@ -45,7 +45,7 @@ class FeatureSpec:
     ``oov_counts_`` after ``transform`` (values sent to a categorical OOV index, per column).
     """
 
-    def __init__(self, columns):
+    def __init__(self, columns, schema=None):
         columns = list(columns)
         for column in columns:
             if not isinstance(column, Column):
@@ -57,6 +57,7 @@ class FeatureSpec:
         if not any(not c.multi_valued for c in columns):
             raise ValueError("at least one single-valued feature column (numeric, categorical or hashed) is needed")
         self.columns = columns
+        self.schema = schema  # the dataset schema's dict (how to read files), when built from one
 
     @property
     def names(self):
@@ -165,7 +166,8 @@ class FeatureSpec:
     def to_dict(self):
         self._check_fitted()
         return {"format": FORMAT, "format_version": FORMAT_VERSION,
-                "columns": [json.loads(json.dumps(c.to_dict())) for c in self.columns]}
+                "columns": [json.loads(json.dumps(c.to_dict())) for c in self.columns],
+                "schema": json.loads(json.dumps(self.schema))}
 
     @classmethod
     def from_dict(cls, d):
@@ -175,7 +177,7 @@ class FeatureSpec:
         for c in d["columns"]:
             if c.get("kind") not in KINDS:
                 raise ValueError(f"column {c.get('name')!r} has an unknown kind {c.get('kind')!r}")
-        return cls(Column.from_dict(c) for c in d["columns"])
+        return cls((Column.from_dict(c) for c in d["columns"]), d.get("schema"))
 
     def to_json(self, indent=None):
         return json.dumps(self.to_dict(), indent=indent)

@@ -1,0 +1,257 @@
+"""Training on any table described by a dataset schema: what ``deepfm-train`` runs.
+
+    read:      the training file through the schema (``DatasetSchema.read``), labels per task
+    validate:  ``folds`` K (stratified for binary) or a held-out ``valid_frac``; per fold a
+               ``FeatureSpec`` fitted on the fold's training rows only and a DeepFM with early
+               stopping on the fold's validation rows; the task's metrics on those rows (and the
+               per-user ranking metrics @10 with ``group_col``)
+    final:     with ``valid_frac``, the fold's model; with ``folds``, a spec and a model fitted
+               on all training rows for the mean of the folds' best epoch counts
+    test:      predictions of the final model for the test file (``serving.predict_table``, the
+               code ``deepfm-predict`` runs), and its metrics when the file holds the label
+    outputs:   ``metrics.json``, ``learning_curve.png``, ``model/``, ``predictions.csv``, atomically
+"""
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+from . import __version__, metrics, serving
+from .atomic import atomic_write
+from .estimator import DeepFM
+
+DEFAULT_PARAMS = {  # beside the classic reference's: early stopping on a validation part, no batch norm
+    "embedding_size": 8, "deep_layers": (64, 32), "dropout_deep": (0.9, 0.9, 0.9), "dropout_fm": (1.0, 1.0),
+    "epoch": 20, "batch_size": 256, "learning_rate": 0.001, "optimizer_type": "adam", "batch_norm": 0,
+    "l2_reg": 0.0, "l2_reg_embedding": 0.0, "patience": 3, "random_seed": 2024, "verbose": True,
+}
+TASKS = {  # task -> loss, the metric that selects the epoch, the metrics reported
+    "binary": ("logloss", "auc", ("auc", "logloss")),
+    "regression": ("mse", "rmse", ("rmse", "mae")),
+}
+DEFAULT_VALID_FRAC = 0.2
+RANKING_K = 10
+RELEVANT_RATING = 4.0  # regression: a label >= this is relevant for the ranking metrics
+DERIVED_PARAMS = ("feature_size", "field_size", "loss_type", "eval_metric")
+MODEL_DIR, METRICS_FILE, PREDICTIONS_FILE, CURVE_FILE = "model", "metrics.json", "predictions.csv", "learning_curve.png"
+
+
+class ExperimentError(ValueError):
+    """A run cannot start: bad parameters, split or group column."""
+
+
+def resolve_params(task, file_params=None, epochs=None):
+    """DeepFM parameters: ``DEFAULT_PARAMS`` < ``file_params`` < ``epochs``; loss and metric from the task.
+
+    Checked as ``DeepFM.fit`` would, before any data is read.
+    """
+    file_params = dict(file_params or {})
+    for key in file_params:
+        if key in DERIVED_PARAMS:
+            raise ExperimentError(f"params: {key!r} is set from the schema and the data; remove it")
+        if key not in DeepFM().get_params():
+            raise ExperimentError(f"params: unknown DeepFM parameter {key!r}")
+    params = {**DEFAULT_PARAMS, **file_params}
+    if epochs is not None:
+        params["epoch"] = epochs
+    for key in ("dropout_fm", "deep_layers", "dropout_deep"):
+        if isinstance(params[key], list):
+            params[key] = tuple(params[key])
+    if "deep_layers" in file_params and "dropout_deep" not in file_params and isinstance(params["deep_layers"], tuple):
+        params["dropout_deep"] = DEFAULT_PARAMS["dropout_deep"][:1] * (len(params["deep_layers"]) + 1)
+    loss, metric, _ = TASKS[task]
+    params.update(loss_type=loss, eval_metric=metric)
+    try:
+        DeepFM(**params)._check_params()
+    except (TypeError, ValueError) as err:
+        raise ExperimentError(f"invalid parameters: {err}") from None
+    return params
+
+
+def task_metrics(task, y, pred):
+    """The task's metrics of ``pred`` against ``y`` (dict name -> float)."""
+    return {name: float(metrics.METRICS[name](y, pred)) for name in TASKS[task][2]}
+
+
+def ranking(task, y, pred, groups):
+    """Per-user ranking metrics @``RANKING_K``: relevant = label 1 (binary) or label >= 4 (regression)."""
+    relevant = y >= RELEVANT_RATING if task == "regression" else y == 1
+    try:
+        return metrics.ranking_metrics(relevant, pred, groups, RANKING_K)
+    except ValueError as err:
+        return {"error": str(err)}
+
+
+@dataclass
+class FoldResult:
+    train_rows: int
+    valid_rows: int
+    best_epoch: int
+    epochs: int
+    valid_curve: list  # eval metric per epoch
+    train_curve: list
+    metrics: dict  # task metrics (and ranking) of the best epoch on the validation rows
+    seconds: float
+
+
+@dataclass
+class Experiment:
+    """A schema-driven training run; ``run`` fills the results."""
+
+    schema: object  # features.DatasetSchema
+    train_path: Path
+    params: dict
+    test_path: Path = None
+    folds: int = None
+    valid_frac: float = None
+    group_col: str = None
+    progress: object = print
+    fold_results: list = field(default_factory=list)
+
+    def say(self, line):
+        if self.progress:
+            self.progress(line)
+
+    def check(self, columns):
+        if self.folds is not None and self.valid_frac is not None:
+            raise ExperimentError("give --folds or --valid-frac, not both")
+        if self.folds is not None and not (isinstance(self.folds, int) and self.folds >= 2):
+            raise ExperimentError(f"folds must be an integer >= 2, got {self.folds!r}")
+        if self.valid_frac is not None and not (0.0 < self.valid_frac < 1.0):
+            raise ExperimentError(f"valid_frac must be in (0, 1), got {self.valid_frac!r}")
+        if self.group_col is not None and self.group_col not in columns:
+            raise ExperimentError(f"the group column {self.group_col!r} is not in {self.train_path}")
+
+    def splits(self, y):
+        """(train rows, valid rows) per fold: K folds, or one seeded held-out fraction."""
+        seed = self.params["random_seed"]
+        stratify = y if self.schema.task == "binary" else None
+        if self.folds is not None:
+            if stratify is not None and min(np.bincount(y.astype(int), minlength=2)) < self.folds:
+                raise ExperimentError(f"{self.folds} stratified folds need {self.folds} rows of each class")
+            splitter = (StratifiedKFold if stratify is not None else KFold)(self.folds, shuffle=True, random_state=seed)
+            return list(splitter.split(np.zeros(len(y)), stratify if stratify is not None else None))
+        frac = self.valid_frac or DEFAULT_VALID_FRAC
+        rows = np.arange(len(y))
+        try:
+            train, valid = train_test_split(rows, test_size=frac, random_state=seed, stratify=stratify)
+        except ValueError as err:
+            raise ExperimentError(f"cannot hold out {frac:.0%} of {len(y)} rows: {err}") from None
+        return [(np.sort(train), np.sort(valid))]
+
+    def fit(self, df, y, params):
+        """A FeatureSpec fitted on ``df`` and a model fitted on its arrays (``params`` as given)."""
+        spec = self.schema.feature_spec(list(df.columns))
+        X = spec.fit_transform(df)
+        model = DeepFM(**params, feature_size=spec.feat_dim, field_size=spec.field_size)
+        return spec, X, model
+
+    def run(self):
+        """Read, validate, fit the final model; returns ``(model, summary dict)``."""
+        start = time.perf_counter()
+        df = self.schema.read(self.train_path)
+        self.check(df.columns)
+        y = self.schema.labels(df, str(self.train_path))
+        self.say(f"train {self.train_path}: {len(df):,} rows, task {self.schema.task}")
+        splits = self.splits(y)
+        for k, (train_rows, valid_rows) in enumerate(splits):
+            self.fold_results.append(self._fit_fold(df, y, train_rows, valid_rows, k, len(splits)))
+        if self.folds is None:
+            model = self._fold_model
+        else:
+            epochs = max(1, int(round(np.mean([f.best_epoch + 1 for f in self.fold_results]))))
+            self.say(f"final fit on all {len(df):,} rows for {epochs} epochs (the folds' mean best epoch count)")
+            spec, X, model = self.fit(df, y, {**self.params, "epoch": epochs, "patience": None})
+            model.fit(X.Xi, X.Xv, y, Xs=X.Xs)
+            model.feature_dictionary_ = spec
+        self.seconds = time.perf_counter() - start
+        return model
+
+    def _fit_fold(self, df, y, train_rows, valid_rows, k, n_folds):
+        start = time.perf_counter()
+        self.say(f"fold {k + 1}/{n_folds}: {len(train_rows):,} training rows, {len(valid_rows):,} validation rows")
+        train_df, valid_df = df.iloc[train_rows], df.iloc[valid_rows]
+        params = {**self.params, "verbose": self.params.get("verbose") if self.progress else False}
+        spec, X, model = self.fit(train_df, y[train_rows], params)  # vocabulary and statistics: training rows only
+        V = spec.transform(valid_df)
+        model.fit(X.Xi, X.Xv, y[train_rows], V.Xi, V.Xv, y[valid_rows], early_stopping=True, Xs=X.Xs, Xs_valid=V.Xs)
+        model.feature_dictionary_ = spec
+        pred = model.predict(V.Xi, V.Xv, V.Xs)
+        result = task_metrics(self.schema.task, y[valid_rows], pred)
+        if self.group_col:
+            result["ranking"] = ranking(self.schema.task, y[valid_rows], pred, valid_df[self.group_col].to_numpy())
+        self._fold_model = model
+        fold = FoldResult(len(train_rows), len(valid_rows), int(model.best_epoch_), int(model.n_epochs_),
+                          list(model.valid_result_), list(model.train_result_), result, time.perf_counter() - start)
+        self.say(f"fold {k + 1}/{n_folds}: best epoch {fold.best_epoch + 1}, "
+                 + ", ".join(f"{name} {value:.5f}" for name, value in result.items() if name != "ranking")
+                 + f" [{fold.seconds:.1f} s]")
+        return fold
+
+    def test_metrics(self, predictions_path):
+        """The task's (and ranking) metrics of the written predictions against the test file's label,
+        or None when the test file has no label."""
+        columns = self.schema.file_columns(self.test_path)
+        if self.schema.label not in columns:
+            return None
+        test = self.schema.read(self.test_path)
+        y = self.schema.labels(test, str(self.test_path))
+        pred = pd.read_csv(predictions_path)[serving.PREDICTION_COL].to_numpy(np.float64)
+        result = task_metrics(self.schema.task, y, pred)
+        if self.group_col:
+            if self.group_col not in test.columns:
+                raise ExperimentError(f"the group column {self.group_col!r} is not in {self.test_path}")
+            result["ranking"] = ranking(self.schema.task, y, pred, test[self.group_col].to_numpy())
+        return result
+
+    def summary(self):
+        names = TASKS[self.schema.task][2]
+        folds = [vars(f) for f in self.fold_results]
+        mean = {name: float(np.mean([f.metrics[name] for f in self.fold_results])) for name in names}
+        return {"task": self.schema.task, "train": str(self.train_path), "test": None if self.test_path is None
+                else str(self.test_path), "validation": {"folds": self.folds} if self.folds else
+                {"valid_frac": self.valid_frac or DEFAULT_VALID_FRAC},
+                "eval_metric": TASKS[self.schema.task][1], "valid_mean": mean, "folds": folds,
+                "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
+                "schema": self.schema.to_dict(), "seconds": self.seconds, "deepfm_graph": __version__}
+
+
+def plot_learning_curve(experiment, path):
+    """The eval metric per epoch, train (solid) and validation (dashed), one colour per fold, as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for k, fold in enumerate(experiment.fold_results):
+        for curve, style, part in ((fold.train_curve, "solid", "train"), (fold.valid_curve, "dashed", "valid")):
+            if curve:
+                axes.plot(np.arange(1, len(curve) + 1), curve, color=f"C{k % 10}", linestyle=style, marker="o",
+                          markersize=3, label=f"{part}-{k + 1}")
+    axes.set_xlabel("Epoch")
+    axes.set_ylabel(TASKS[experiment.schema.task][1])
+    axes.set_title(f"DeepFM on {Path(experiment.train_path).name}")
+    axes.legend()
+    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=100), binary=True)
+
+
+def write_outputs(experiment, model, out_dir):
+    """``model/``, ``predictions.csv`` (with a test file), ``learning_curve.png`` and ``metrics.json``
+    under ``out_dir``; returns the summary written to ``metrics.json``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / MODEL_DIR, feature_dictionary=model.feature_dictionary_)
+    summary = experiment.summary()
+    if experiment.test_path is not None:
+        rows = serving.predict_table(model, experiment.test_path, out_dir / PREDICTIONS_FILE)
+        summary["test_rows"] = rows
+        summary["test_metrics"] = experiment.test_metrics(out_dir / PREDICTIONS_FILE)
+    plot_learning_curve(experiment, out_dir / CURVE_FILE)
+    text = json.dumps(summary, indent=1)
+    atomic_write(out_dir / METRICS_FILE, lambda f: f.write(text + "\n"))
+    return summary
