@@ -17,4 +17,6 @@ setup(
         "matplotlib>=3.5",
     ],
     extras_require={"test": ["pytest>=7"]},
+    entry_points={"console_scripts": ["deepfm-train=deepfm_graph.cli:train_main",
+                                      "deepfm-predict=deepfm_graph.cli:predict_main"]},
 )

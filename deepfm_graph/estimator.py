@@ -204,7 +204,7 @@ class DeepFM(BaseEstimator):
 
     def _check_Xs(self, Xs, n_rows, suffix):
         """Validate the sequence fields' ``(index, weight)`` blocks (n_rows * L each); a tuple of them."""
-        name = f"Xs{suffix}"
+        name = "Xs_valid" if suffix == "_valid" else "Xs"
         if Xs is None:
             Xs = ()
         if isinstance(Xs, (str, bytes, np.ndarray)) or not hasattr(Xs, "__len__"):
@@ -224,7 +224,8 @@ class DeepFM(BaseEstimator):
                 raise ValueError(f"{name}[{s}] has {index.shape[1]} slots, the model expects {expected[s]}")
             if not np.issubdtype(index.dtype, np.integer):
                 raise TypeError(f"{name}[{s}] index must hold integer feature indices, got dtype {index.dtype}")
-            feature_size = getattr(self, "feature_size_", None)
+            feature_size = getattr(self, "feature_size_", None) or (self.feature_size if _is_int(self.feature_size)
+                                                                    else None)  # at fit: the parameter
             if index.min() < 0 or (feature_size is not None and index.max() >= feature_size):
                 bad = (index < 0) | (index >= (feature_size or np.iinfo(np.int64).max))
                 raise ValueError(f"{name}[{s}] index holds feature index {index[tuple(np.argwhere(bad)[0])]} outside "

@@ -157,6 +157,7 @@ class Experiment:
         self.check(df.columns)
         y = self.schema.labels(df, str(self.train_path))
         self.say(f"train {self.train_path}: {len(df):,} rows, task {self.schema.task}")
+        self._fold_params = {**self.params, "verbose": self.params.get("verbose") if self.progress else False}
         splits = self.splits(y)
         for k, (train_rows, valid_rows) in enumerate(splits):
             self.fold_results.append(self._fit_fold(df, y, train_rows, valid_rows, k, len(splits)))
@@ -165,7 +166,7 @@ class Experiment:
         else:
             epochs = max(1, int(round(np.mean([f.best_epoch + 1 for f in self.fold_results]))))
             self.say(f"final fit on all {len(df):,} rows for {epochs} epochs (the folds' mean best epoch count)")
-            spec, X, model = self.fit(df, y, {**self.params, "epoch": epochs, "patience": None})
+            spec, X, model = self.fit(df, y, {**self._fold_params, "epoch": epochs, "patience": None})
             model.fit(X.Xi, X.Xv, y, Xs=X.Xs)
             model.feature_dictionary_ = spec
         self.seconds = time.perf_counter() - start
@@ -175,8 +176,7 @@ class Experiment:
         start = time.perf_counter()
         self.say(f"fold {k + 1}/{n_folds}: {len(train_rows):,} training rows, {len(valid_rows):,} validation rows")
         train_df, valid_df = df.iloc[train_rows], df.iloc[valid_rows]
-        params = {**self.params, "verbose": self.params.get("verbose") if self.progress else False}
-        spec, X, model = self.fit(train_df, y[train_rows], params)  # vocabulary and statistics: training rows only
+        spec, X, model = self.fit(train_df, y[train_rows], self._fold_params)  # fitted on the training rows only
         V = spec.transform(valid_df)
         model.fit(X.Xi, X.Xv, y[train_rows], V.Xi, V.Xv, y[valid_rows], early_stopping=True, Xs=X.Xs, Xs_valid=V.Xs)
         model.feature_dictionary_ = spec

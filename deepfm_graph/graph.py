@@ -239,8 +239,8 @@ class Forward:
     valid_rows: tf.Tensor  # the batch is the first valid_rows rows; padding follows (training only)
 
 
-def _lookup(table, feat_index, dense_gradient):
-    """Rows of ``table`` (M * K) for ``feat_index`` (N * F): N * F * K, or N * F when K is 1.
+def _lookup(table, feat_index, dense_gradient, scalar=False):
+    """Rows of ``table`` (M * K) for ``feat_index`` (N * F): N * F * K, or N * F for a ``scalar`` table (M * 1).
 
     ``dense_gradient``: a ``GatherNd`` on the table's value, whose gradient is a dense table
     (one optimizer update per table); else ``embedding_lookup``, whose gradient is the rows'
@@ -248,15 +248,15 @@ def _lookup(table, feat_index, dense_gradient):
     """
     if not dense_gradient:
         rows = tf.nn.embedding_lookup(table, feat_index)
-        return tf.squeeze(rows, 2) if table.shape[1] == 1 else rows
+        return tf.squeeze(rows, 2) if scalar else rows
     value = table.read_value()
-    return _gather_rows(tf.reshape(value, [-1]) if table.shape[1] == 1 else value, feat_index)
+    return _gather_rows(tf.reshape(value, [-1]) if scalar else value, feat_index)
 
 
-def _pool(table, index, weight, dense_gradient):
-    """sum_l weight_l table[index_l] over a sequence field's slots: N * K (N for a bias table)."""
-    rows = _lookup(table, index, dense_gradient)  # N * L * K, or N * L
-    return tf.reduce_sum(rows * (tf.expand_dims(weight, 2) if rows.shape.ndims == 3 else weight), 1)
+def _pool(table, index, weight, dense_gradient, scalar=False):
+    """sum_l weight_l table[index_l] over a sequence field's slots: N * K (N for a ``scalar`` table)."""
+    rows = _lookup(table, index, dense_gradient, scalar)  # N * L * K, or N * L
+    return tf.reduce_sum(rows * (weight if scalar else tf.expand_dims(weight, 2)), 1)
 
 
 def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None, step=None, valid_rows=None,
@@ -293,9 +293,9 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
     y_first_order = y_second_order = y_deep = embedding_penalty = None
     if cfg.use_fm:
         # First order: w_f x_f, and sum_l u_l w_{i_l} for a sequence field            N * F
-        y_first_order = _lookup(w["feature_bias"], feat_index, dense_gradient) * feat_value
+        y_first_order = _lookup(w["feature_bias"], feat_index, dense_gradient, scalar=True) * feat_value
         if sequences:
-            pooled = [_pool(w["feature_bias"], index, weight, dense_gradient) for index, weight in sequences]
+            pooled = [_pool(w["feature_bias"], index, weight, dense_gradient, scalar=True) for index, weight in sequences]
             y_first_order = tf.concat([y_first_order, tf.stack(pooled, 1)], 1)
         y_first_order = dropout(y_first_order, 0)
         # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]  N * K

@@ -4,7 +4,9 @@
     run_cv:      stratified K folds; per model and fold a FeatureDictionary fitted on the
                  fold's training part only, DeepFM fitted with the fold's validation part,
                  out-of-fold and test predictions, per-epoch curves
-    write_outputs: submission_<Model>.csv, oof_<Model>.csv, <Model>.png, metrics.json,
+    write_outputs: submission_<Model>.csv, oof_<Model>.csv, <Model>.png, metrics.json, and
+                 model/: the first model's estimator of the last fold with its dictionary
+                 (``DeepFM.load``; it predicts frames after ``add_engineered_features``),
                  each written atomically
 
 Models: ``DeepFM`` (FM and deep part), ``FM`` (``use_deep=False``), ``DNN`` (``use_fm=False``).
@@ -31,7 +33,7 @@ from .atomic import atomic_write
 from .estimator import DeepFM
 from .features import DataParser, FeatureDictionary, feature_fields
 from .metrics import gini_norm, resolve_metric
-from .porto import ID_COL, LABEL_COL, add_engineered_features, column_roles, read_porto_csv
+from .porto import ID_COL, LABEL_COL, MISSING_VALUE, add_engineered_features, column_roles, read_porto_csv
 
 # Model key -> (name in files and tables, use_fm, use_deep).
 MODELS = {"deepfm": ("DeepFM", True, True), "fm": ("FM", True, False), "dnn": ("DNN", False, True)}
@@ -56,6 +58,7 @@ DEFAULT_PARAMS = {
     "layout": "paper",
 }
 DEFAULT_FOLDS = 3
+MODEL_DIR = "model"
 # Set from the fitted FeatureDictionary of each fold, never by the user.
 DERIVED_PARAMS = ("feature_size", "field_size")
 # Column roles may sit in a params file beside the DeepFM parameters.
@@ -190,6 +193,7 @@ class ModelResult:
     oof: np.ndarray  # out-of-fold prediction per training row
     test: np.ndarray  # test predictions averaged over folds
     folds: list = field(default_factory=list)
+    last_model: object = None  # the estimator of the last fold, its dictionary bundled
 
     @property
     def fold_gini(self):
@@ -255,7 +259,7 @@ def run_cv(train_df, test_df, models=tuple(MODELS), params=None, folds=DEFAULT_F
         for result in results.models:
             say(f"{result.name} fold {i + 1}/{folds}: {len(train_index):,} training rows, "
                 f"{len(valid_index):,} validation rows")
-            fold, valid_pred, test_pred = _fit_fold(fold_data, result.params)
+            fold, valid_pred, test_pred, result.last_model = _fit_fold(fold_data, result.params)
             result.oof[valid_index] = valid_pred
             result.test += test_pred / folds
             result.folds.append(fold)
@@ -285,6 +289,7 @@ def _encode_fold(train_df, test_df, train_index, valid_index, numeric_cols, igno
     # Vocabulary and scaling from the training part alone: nothing of the validation part
     # or the test file leaks into what is fitted.
     features = FeatureDictionary(dfTrain=train_part, numeric_cols=numeric_cols, ignore_cols=ignore_cols,
+                                 missing_value=MISSING_VALUE,
                                  label_col=LABEL_COL, id_col=ID_COL)
     parser = DataParser(features, label_col=LABEL_COL, id_col=ID_COL)
     train = parser.parse(df=train_part, has_label=True)
@@ -296,16 +301,18 @@ def _encode_fold(train_df, test_df, train_index, valid_index, numeric_cols, igno
 
 
 def _fit_fold(data, params):
-    """Fit one model on one encoded fold; return its :class:`FoldResult` and validation and test predictions."""
+    """Fit one model on one encoded fold; return its :class:`FoldResult`, validation and test predictions,
+    and the fitted estimator (its dictionary bundled)."""
     start = time.perf_counter()
     model = DeepFM(**params, feature_size=data.features.feat_dim, field_size=data.features.field_size)
     model.fit(*data.train, *data.valid)
+    model.feature_dictionary_ = data.features
     valid_pred, test_pred = model.predict(*data.valid[:2]), model.predict(*data.test)
     fold = FoldResult(valid_index=data.valid_index, features=data.features,
                       gini=float(gini_norm(data.valid[2], valid_pred)), train_curve=list(model.train_result_),
                       valid_curve=list(model.valid_result_), seconds=data.seconds + time.perf_counter() - start,
                       oov_valid=data.oov_valid, oov_test=data.oov_test)
-    return fold, valid_pred, test_pred
+    return fold, valid_pred, test_pred, model
 
 
 # ---------------------------------------------------------------------- outputs
@@ -399,6 +406,9 @@ def write_outputs(results, out_dir, inputs=None):
                                  "prediction": result.oof}), paths[1])
         plot_curves(result, paths[2])
         written += paths
+    first = results.models[0]
+    first.last_model.save(out_dir / MODEL_DIR, feature_dictionary=first.last_model.feature_dictionary_)
+    written.append(out_dir / MODEL_DIR)
     metrics_path = out_dir / "metrics.json"
     text = json.dumps(metrics_summary(results, inputs), indent=1, default=_jsonable)
     atomic_write(metrics_path, lambda f: f.write(text + "\n"))

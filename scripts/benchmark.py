@@ -23,7 +23,7 @@ import deepfm_graph  # light: TensorFlow comes with the estimator
 deepfm_graph.configure_tensorflow()
 from deepfm_graph import DeepFM, gini_norm  # noqa: E402
 from deepfm_graph.features import DataParser, FeatureDictionary  # noqa: E402
-from deepfm_graph.porto import IGNORE_COLS, NUMERIC_COLS, add_engineered_features, read_porto_csv  # noqa: E402
+from deepfm_graph.porto import IGNORE_COLS, MISSING_VALUE, NUMERIC_COLS, add_engineered_features, read_porto_csv  # noqa: E402
 from deepfm_graph.atomic import atomic_write  # noqa: E402
 from deepfm_graph.workflow import read_inputs  # noqa: E402
 
@@ -39,7 +39,7 @@ def peak_rss_mb():
 def parse_files(train_csv, test_csv):
     """The timed data path of train_porto.py: read and validate both CSVs, fit the dictionary, parse."""
     train, test = read_inputs(train_csv, test_csv)
-    fd = FeatureDictionary(dfTrain=train, numeric_cols=NUMERIC_COLS, ignore_cols=IGNORE_COLS)
+    fd = FeatureDictionary(dfTrain=train, numeric_cols=NUMERIC_COLS, ignore_cols=IGNORE_COLS, missing_value=MISSING_VALUE)
     parser = DataParser(fd)
     return fd, parser.parse(df=train, has_label=True), parser.parse(df=test)
 

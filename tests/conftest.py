@@ -64,7 +64,7 @@ def raw_model():
     from deepfm_graph.features import FeatureDictionary
 
     train, test = make_raw_frames()
-    fd = FeatureDictionary(dfTrain=train, numeric_cols=RAW_NUMERIC)
+    fd = FeatureDictionary(dfTrain=train, numeric_cols=RAW_NUMERIC, missing_value=-1)
     Xi, Xv = fd.transform(train)
     y = train["target"].to_numpy(np.float32)
     model = DeepFM(feature_size=fd.feat_dim, **RAW_MODEL_PARAMS).fit(Xi, Xv, y)

@@ -24,7 +24,8 @@ import tensorflow.compat.v1 as tf
 from sklearn.exceptions import NotFittedError
 
 from deepfm_graph import DeepFM, serving
-from deepfm_graph.features import DataParser, FeatureDictionary
+from deepfm_graph.features import (Categorical, DataParser, DatasetSchema, FeatureDictionary, FeatureSpec, Numeric,
+                                   SchemaError, Sequence)
 
 ROOT = Path(__file__).resolve().parents[1]
 HANDLED = None
@@ -110,6 +111,16 @@ def set_json(**changes):
     def breaks(path):
         path.write_text(json.dumps(json.loads(path.read_text()) | changes))
     return breaks
+
+
+def schema(**entries):
+    """A dataset schema for the Porto-shaped frames: label target, id id, plus ``entries``."""
+    return DatasetSchema.from_dict({"label": "target", "id": "id", **entries})
+
+
+def tsv_read_as_csv(w):
+    path = w.csv(w.train.to_csv(sep="\t", index=False), "tabs.tsv")
+    return schema().read(path)
 
 
 @dataclass(frozen=True)
@@ -235,6 +246,36 @@ CASES = [
     Case("load_tampered_dictionary", lambda w: DeepFM.load(w.broken_save("features.json", set_json(
         params=w.fd.to_dict()["params"] | {"missing_value": -2}))), ValueError,
          r"features\.json does not match the fingerprint recorded"),
+    # ---- dataset schemas and typed feature columns (features/)
+    Case("schema_absent_column", lambda w: schema(columns={"nope": {"kind": "numeric"}}).check_columns(
+        w.train.columns, "train.csv"), SchemaError, r"train\.csv lacks the column 'nope' named by the schema"),
+    Case("schema_unknown_kind", lambda w: schema(columns={"region": {"kind": "text"}}), SchemaError,
+         r"column 'region': unknown kind 'text'"),
+    Case("schema_unknown_key", lambda w: schema(lable="x"), SchemaError, r"unknown key 'lable' \(did you mean 'label'"),
+    Case("schema_without_label", lambda w: DatasetSchema.from_dict({"task": "binary"}), SchemaError,
+         r"'label' is required"),
+    Case("schema_label_as_feature", lambda w: schema(columns={"target": {"kind": "numeric"}}), SchemaError,
+         r"column 'target' is the label"),
+    Case("schema_headerless_without_names", lambda w: schema(header=False), SchemaError, r"needs 'names'"),
+    Case("schema_bad_task", lambda w: schema(task="ranking"), SchemaError, r"'task' must be one of"),
+    Case("schema_wrong_separator", tsv_read_as_csv, SchemaError, r"is 'sep' \(','\) right"),
+    Case("schema_binary_label_out_of_range", lambda w: schema().labels(w.train.assign(target=2)), SchemaError,
+         r"label column 'target' holds 2 at row 0; task 'binary' needs 0/1"),
+    Case("hashed_zero_buckets", lambda w: schema(columns={"region": {"kind": "hashed", "buckets": 0}}), SchemaError,
+         r"column 'region' \(hashed\): buckets must be"),
+    Case("numeric_unknown_transform", lambda w: Numeric("ps_car_13", transform="log"), ValueError,
+         r"column 'ps_car_13' \(numeric\): transform must be one of"),
+    Case("numeric_text_value", lambda w: Numeric("ps_car_13").fit(w.frame("ps_car_13", "abc")["ps_car_13"]),
+         ValueError, r"numeric column 'ps_car_13' holds non-numeric 'abc' at row 3"),
+    Case("categorical_min_count_zero", lambda w: Categorical("region", min_count=0), ValueError,
+         r"column 'region' \(categorical\): min_count must be a positive integer"),
+    Case("sequence_longer_than_max_len", lambda w: Sequence("g", max_len=2).fit(pd.Series(["a|b"])).transform(
+        pd.Series(["a", "a|b|c"])), ValueError, r"column 'g' \(sequence\): row 1 holds 3 values, more than max_len=2"),
+    Case("sequence_wrong_separator", lambda w: Sequence("g").fit(pd.Series(["a,b", "c,d", "e"])), ValueError,
+         r"no value holds the separator sep='\|', but 67% hold ','"),
+    Case("sequence_only_spec", lambda w: FeatureSpec([Sequence("g")]), ValueError, r"single-valued feature column"),
+    Case("spec_frame_lacks_column", lambda w: FeatureSpec([Numeric("ps_car_13"), Categorical("gone")]).fit(w.train),
+         ValueError, r"the training frame lacks feature columns \['gone'\]"),
     # ---- resumable training
     Case("resume_without_checkpoint_dir", lambda w: DeepFM().fit(w.Xi, w.Xv, np.zeros(len(w.Xi)), resume=True),
          ValueError, "resume=True needs checkpoint_dir"),
@@ -298,6 +339,14 @@ class ScriptCase:
     match: str  # regex for the one error line
 
 
+def train_argv(w, schema_dict, extra=()):
+    """deepfm-train on the catalogue's training frame with the schema ``schema_dict``."""
+    path = w.csv(w.train.to_csv(index=False), "train-input.csv")
+    schema_path = w.dir / "schema.json"
+    schema_path.write_text(json.dumps(schema_dict))
+    return ["--train", str(path), "--schema", str(schema_path), "--out", str(w.dir / "train-out"), "--quiet", *extra]
+
+
 def porto_argv(train, *extra):
     return ["--train", str(train), "--test", str(train), "--quiet", *extra]
 
@@ -317,6 +366,20 @@ SCRIPT_CASES = [
                r"duplicated column names: \['region'\]"),
     ScriptCase("predict_chunksize_zero", "predict.py", lambda w: predict_argv(w, extra=("--chunksize", "0")),
                "chunksize must be a positive integer"),
+    ScriptCase("train_schema_absent_column", "train.py",
+               lambda w: train_argv(w, {"label": "target", "columns": {"nope": {"kind": "numeric"}}}),
+               r"train-input\.csv lacks the column 'nope' named by the schema"),
+    ScriptCase("train_schema_unknown_kind", "train.py",
+               lambda w: train_argv(w, {"label": "target", "columns": {"region": {"kind": "txt"}}}),
+               r"column 'region': unknown kind 'txt'"),
+    ScriptCase("train_schema_zero_buckets", "train.py",
+               lambda w: train_argv(w, {"label": "target", "columns": {"region": {"kind": "hashed", "buckets": 0}}}),
+               r"column 'region' \(hashed\): buckets must be"),
+    ScriptCase("train_missing_schema_file", "train.py",
+               lambda w: ["--train", str(w.csv("a,target\n1,0\n")), "--schema", str(w.dir / "absent.json")],
+               r"schema file .*absent\.json.* cannot be read"),
+    ScriptCase("train_unknown_param", "train.py", lambda w: train_argv(w, {"label": "target"}) + ["--params", str(
+        w.csv('{"embeding_size": 4}', "params.json"))], r"unknown DeepFM parameter 'embeding_size'"),
     ScriptCase("train_porto_missing_train_file", "train_porto.py", lambda w: porto_argv(w.dir / "absent.csv"),
                r"absent\.csv"),
     ScriptCase("train_porto_empty_train_file", "train_porto.py", lambda w: porto_argv(w.csv("", "empty.csv")),

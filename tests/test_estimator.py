@@ -249,7 +249,7 @@ def test_porto_three_fold_cv_gini_clearly_above_zero(shared_data):
     df, ignore = porto_frame(shared_data)
     scores = []
     for train_idx, valid_idx in StratifiedKFold(3, shuffle=True, random_state=0).split(df, df["target"]):
-        fd = FeatureDictionary(dfTrain=df.iloc[train_idx], numeric_cols=PORTO_NUMERIC, ignore_cols=ignore)
+        fd = FeatureDictionary(dfTrain=df.iloc[train_idx], numeric_cols=PORTO_NUMERIC, ignore_cols=ignore, missing_value=-1)
         parser = DataParser(fd)
         Xi, Xv, y = parser.parse(df=df.iloc[train_idx], has_label=True)
         Xi_va, Xv_va, y_va = parser.parse(df=df.iloc[valid_idx], has_label=True)
@@ -263,7 +263,7 @@ def test_porto_three_fold_cv_gini_clearly_above_zero(shared_data):
 def test_porto_deepfm_at_least_matches_logistic_regression(shared_data):
     df, ignore = porto_frame(shared_data)
     train, test = df.iloc[:7500], df.iloc[7500:]
-    fd = FeatureDictionary(dfTrain=train, numeric_cols=PORTO_NUMERIC, ignore_cols=ignore)
+    fd = FeatureDictionary(dfTrain=train, numeric_cols=PORTO_NUMERIC, ignore_cols=ignore, missing_value=-1)
     parser = DataParser(fd)
     Xi, Xv, y = parser.parse(df=train, has_label=True)
     Xi_te, Xv_te, y_te = parser.parse(df=test, has_label=True)

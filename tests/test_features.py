@@ -200,21 +200,23 @@ def test_invalid_scaling_raises(train):
 
 # ---------------------------------------------------- numeric missing policy
 def test_minus_one_and_nan_are_missing_excluded_from_stats_and_encoded_zero():
-    fd = FeatureDictionary(dfTrain=pd.DataFrame({"x": [1.0, -1.0, 3.0, np.nan]}), numeric_cols=["x"])
+    fd = FeatureDictionary(dfTrain=pd.DataFrame({"x": [1.0, -1.0, 3.0, np.nan]}), numeric_cols=["x"], missing_value=-1)
     # observed values are 1 and 3: mean 2, std 1
     assert fd.scaling_params["x"] == {"center": 2.0, "scale": 1.0}
     Xv = fd.transform(pd.DataFrame({"x": [-1, 5, np.nan, 0]}))[1]
     np.testing.assert_array_equal(Xv[:, 0], [0.0, 3.0, 0.0, -2.0])
 
 
-def test_missing_value_none_keeps_minus_one_as_a_number():
+def test_minus_one_is_a_number_by_default_as_criteo_i2():
     x = np.array([1.0, -1.0, 3.0])
-    fd = FeatureDictionary(dfTrain=pd.DataFrame({"x": x}), numeric_cols=["x"], missing_value=None)
-    assert fd.scaling_params["x"] == pytest.approx({"center": x.mean(), "scale": x.std()})
+    for fd in (FeatureDictionary(dfTrain=pd.DataFrame({"x": x}), numeric_cols=["x"]),
+               FeatureDictionary(dfTrain=pd.DataFrame({"x": x}), numeric_cols=["x"], missing_value=None)):
+        assert fd.missing_value is None
+        assert fd.scaling_params["x"] == pytest.approx({"center": x.mean(), "scale": x.std()})
 
 
 def test_entirely_missing_numeric_column_gets_mean_zero_std_one():
-    fd = FeatureDictionary(dfTrain=pd.DataFrame({"x": [-1, -1]}), numeric_cols=["x"])
+    fd = FeatureDictionary(dfTrain=pd.DataFrame({"x": [-1, -1]}), numeric_cols=["x"], missing_value=-1)
     assert fd.scaling_params["x"] == {"center": 0.0, "scale": 1.0}
     np.testing.assert_array_equal(fd.transform(pd.DataFrame({"x": [-1, 2]}))[1][:, 0], [0.0, 2.0])
 
@@ -236,7 +238,7 @@ def test_non_numeric_string_raises_naming_column_and_row(train):
 
 
 def test_numeric_strings_are_parsed(train):
-    fd = fit_tiny(train, scaling=None)
+    fd = fit_tiny(train, scaling=None, missing_value=-1)
     Xv = fd.transform(train.assign(num=["1.5", "-1", None]))[1]
     np.testing.assert_array_equal(Xv[:, 1], [1.5, 0.0, 0.0])
 
@@ -445,7 +447,8 @@ def porto():
 def test_porto_sample_indices_stay_in_each_fields_range(porto):
     train, test = porto
     ignore = [c for c in train.columns if c.startswith("ps_calc_")]
-    fd = FeatureDictionary(dfTrain=train, dfTest=test, numeric_cols=PORTO_NUMERIC, ignore_cols=ignore)
+    fd = FeatureDictionary(dfTrain=train, dfTest=test, numeric_cols=PORTO_NUMERIC, ignore_cols=ignore,
+                           missing_value=-1)
     assert "target" not in fd.fields and "id" not in fd.fields
     Xi, Xv, ids = DataParser(fd).parse(df=test)
     np.testing.assert_array_equal(ids, test["id"].to_numpy())

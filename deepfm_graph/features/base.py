@@ -108,6 +108,8 @@ def float_values(values, column, missing=()):
 
     Raises ``ValueError`` naming the column and row for a non-numeric or infinite value.
     """
+    if not pd.api.types.is_numeric_dtype(values):
+        values = values.mask(values.astype(str).str.strip() == "")  # blank text is missing, as an empty CSV cell
     numbers = pd.to_numeric(values, errors="coerce")
     invalid = numbers.isna().to_numpy() & values.notna().to_numpy()
     if invalid.any():

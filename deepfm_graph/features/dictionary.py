@@ -33,8 +33,8 @@ Categorical policy
     accepted, because those round-trip exactly through JSON.
 
 Numeric policy
-    NaN and values equal to ``missing_value`` (default -1, Porto Seguro's
-    marker; ``None`` disables it) are missing: they are left out of the scaling
+    NaN and values equal to ``missing_value`` (default None: no marker; Porto
+    Seguro's -1 is ``porto.MISSING_VALUE``, which its workflow passes) are missing: they are left out of the scaling
     statistics and encoded as 0.0 after scaling, i.e. absent for the FM (mean
     imputation under standard scaling). ``scaling`` is ``"standard"``
     ((x - mean) / std, std 0 -> 1), ``"minmax"`` ((x - min) / (max - min),
@@ -233,7 +233,7 @@ class FeatureDictionary:
     """
 
     def __init__(self, trainfile=None, testfile=None, dfTrain=None, dfTest=None,
-                 numeric_cols=(), ignore_cols=(), scaling="standard", missing_value=-1,
+                 numeric_cols=(), ignore_cols=(), scaling="standard", missing_value=None,
                  label_col="target", id_col="id", include_test=False):
         self.numeric_cols = numeric_cols
         self.ignore_cols = ignore_cols

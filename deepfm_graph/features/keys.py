@@ -57,7 +57,11 @@ def canonical_keys(values):
         other = ~integral & ~np.isnan(x)
         keys[other] = x[other].astype(str)  # numpy writes the shortest round-trip form, as repr does
         return keys
-    codes, uniques = pd.factorize(pd.Series(array, dtype=object), use_na_sentinel=True)
+    series = pd.Series(array, dtype=object)
+    if pd.api.types.infer_dtype(series, skipna=True) in ("mixed", "mixed-integer", "boolean"):
+        # factorize takes True for 1 and False for 0: bools beside numbers are keyed one by one (rare)
+        return np.array([canonical_key(v) for v in array], dtype=object)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
     table = np.array([canonical_key(u) for u in uniques] + [""], dtype=object)  # one call per distinct value
     return table[codes]
 
@@ -78,11 +82,11 @@ def hash_keys(keys):
     """
     keys = np.asarray(keys, dtype=object)
     codes, uniques = pd.factorize(keys)
-    encoded = np.array([k.encode("utf-8") for k in uniques], dtype=bytes) if len(uniques) else np.zeros(0, "S1")
-    width = max(encoded.dtype.itemsize, 1)
-    lengths = np.char.str_len(encoded) if len(encoded) else np.zeros(0, int)
-    data = np.frombuffer(encoded.tobytes(), np.uint8).reshape(len(encoded), width) if len(encoded) else \
-        np.zeros((0, width), np.uint8)
+    utf8 = [k.encode("utf-8") for k in uniques]
+    lengths = np.array([len(b) for b in utf8], dtype=np.int64)  # numpy's bytes arrays drop trailing NULs
+    width = max(int(lengths.max(initial=0)), 1)
+    encoded = np.array(utf8, dtype=f"S{width}")
+    data = np.frombuffer(encoded.tobytes(), np.uint8).reshape(len(encoded), width)
     h = np.full(len(encoded), FNV_OFFSET, dtype=np.uint32)
     with np.errstate(over="ignore"):
         for j in range(width):
@@ -98,7 +102,8 @@ def tf_hash_keys(strings):
 
     lengths = tf.strings.length(strings)  # bytes
     width = tf.maximum(tf.reduce_max(tf.concat([lengths, [0]], 0)), 1)
-    data = tf.cast(tf.io.decode_raw(strings, tf.uint8, fixed_length=width), tf.uint32)  # N * width
+    data = tf.cast(tf.raw_ops.DecodePaddedRaw(input_bytes=strings, fixed_length=width, out_type=tf.uint8),
+                   tf.uint32)  # N * width, zero-padded
 
     def step(j, h):
         mixed = tf.bitwise.bitwise_xor(h, data[:, j]) * tf.constant(FNV_PRIME, tf.uint32)

@@ -50,9 +50,9 @@ class DatasetSchema:
     def __init__(self, label, task="binary", id=None, sep=",", header=True, names=None,
                  default_kind="categorical", columns=None, encoding="utf-8"):
         self.label, self.task, self.id, self.sep, self.header = label, task, id, sep, header
-        self.names = None if names is None else list(names)
-        self.default_kind, self.columns, self.encoding = default_kind, dict(columns or {}), encoding
+        self.names, self.default_kind, self.columns, self.encoding = names, default_kind, columns or {}, encoding
         self._check()
+        self.names, self.columns = None if names is None else list(names), dict(self.columns)
 
     # -- construction and checks
     @classmethod
@@ -62,6 +62,8 @@ class DatasetSchema:
         for key in d:
             if key not in KEYS:
                 raise SchemaError(str(unknown_key_error(source, key, KEYS)))
+        if "label" not in d:
+            raise SchemaError(f"{source}: 'label' is required (the label column's name)")
         return cls(**d)
 
     @classmethod
@@ -95,7 +97,7 @@ class DatasetSchema:
         if not isinstance(self.header, bool):
             fail(f"'header' must be true or false, got {self.header!r}")
         if self.names is not None:
-            if not all(isinstance(n, str) and n for n in self.names):
+            if not isinstance(self.names, (list, tuple)) or not all(isinstance(n, str) and n for n in self.names):
                 fail("'names' must be a list of column names")
             duplicated = sorted({n for n in self.names if self.names.count(n) > 1})
             if duplicated:
@@ -211,14 +213,19 @@ class DatasetSchema:
         if self.label not in df.columns:
             raise SchemaError(f"the {source} has no label column {self.label!r}")
         raw = df[self.label]
+
+        def cell(row):
+            value = raw.iloc[row]
+            return value.item() if isinstance(value, np.generic) else value
+
         y = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~np.isfinite(y)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise SchemaError(f"label column {self.label!r} holds {raw.iloc[row]!r} at row {row}: not a number")
+            raise SchemaError(f"label column {self.label!r} holds {cell(row)!r} at row {row}: not a number")
         if self.task == "binary" and not np.isin(y, (0.0, 1.0)).all():
             row = int(np.flatnonzero(~np.isin(y, (0.0, 1.0)))[0])
-            raise SchemaError(f"label column {self.label!r} holds {raw.iloc[row]!r} at row {row}; task 'binary' "
+            raise SchemaError(f"label column {self.label!r} holds {cell(row)!r} at row {row}; task 'binary' "
                               "needs 0/1 labels (use task 'regression' for real values)")
         return y.astype(np.float32)
 

@@ -22,7 +22,7 @@ from .categorical import check_buckets, check_min_count, fit_vocabulary, tf_buck
 from .keys import canonical_keys, hash_keys
 
 POOLINGS = ("mean", "sum")
-OTHER_SEPARATORS = ("|", ",", ";", "\t", " ", "/")
+OTHER_SEPARATORS = ("|", ",", ";", "\t", "/")  # not " ": values such as "Science Fiction" hold spaces
 
 
 @register
@@ -139,7 +139,7 @@ class Sequence(Column):
     def raw_lookup(self, text):
         import tensorflow.compat.v1 as tf
 
-        tokens = tf.strings.strip(tf.strings.split(text, sep=self.sep))  # ragged N * (tokens)
+        tokens = tf.strings.strip(tf.strings.split(text, sep=self.sep, result_type="RaggedTensor"))  # N * (tokens)
         tokens = tf.ragged.boolean_mask(tokens, tf.not_equal(tokens, ""))
         if self.buckets is not None:
             index = tf.ragged.map_flat_values(tf_buckets, tokens, self.buckets)

@@ -1,0 +1,1 @@
+"""Dataset-specific generators and schemas."""
