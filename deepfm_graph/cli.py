@@ -4,7 +4,6 @@ Arguments are parsed, and ``--help`` answers, before TensorFlow is imported. Exi
 bad arguments, schema, parameters or input files, with one ``<prog>: error: ...`` line.
 """
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -49,19 +48,6 @@ def train_parser():
     return parser
 
 
-def _load_json_object(path, what):
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            obj = json.load(f)
-    except OSError as err:
-        raise ValueError(f"{what} {str(path)!r} cannot be read: {err.strerror}") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{what} {str(path)!r} is not valid JSON: {err}") from None
-    if not isinstance(obj, dict):
-        raise ValueError(f"{what} {str(path)!r} must hold a JSON object")
-    return obj
-
-
 def _fail(parser, err):
     print(f"{parser.prog}: error: {' '.join(str(err).split())}", file=sys.stderr)
     return 2
@@ -77,12 +63,13 @@ def train_main(argv=None):
     configure_tensorflow()
     from .experiment import Experiment, resolve_params, write_outputs
     from .features import DatasetSchema
+    from .jsonfiles import read_json_object
 
     start = time.perf_counter()
     progress = None if args.quiet else print
     try:
         schema = DatasetSchema.load(args.schema)
-        params = resolve_params(schema.task, _load_json_object(args.params, "params file") if args.params else None,
+        params = resolve_params(schema.task, read_json_object(args.params, "params file") if args.params else None,
                                 args.epochs)
         if args.test is not None:
             schema.check_columns(schema.file_columns(args.test), str(args.test), need_label=False)

@@ -26,7 +26,6 @@ import numbers
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import tensorflow.compat.v1 as tf
 from tensorflow.core.protobuf import meta_graph_pb2
@@ -175,10 +174,13 @@ def _loaded(model):
 
 
 def _check_output(output_path):
-    output_path = Path(output_path)
-    if not output_path.parent.is_dir():
-        raise FileNotFoundError(f"the output directory {output_path.parent} does not exist")
-    return output_path
+    if not Path(output_path).parent.is_dir():
+        raise FileNotFoundError(f"the output directory {Path(output_path).parent} does not exist")
+
+
+def _check_chunksize(chunksize):
+    if not (isinstance(chunksize, numbers.Integral) and chunksize >= 1):
+        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
 
 
 PREDICTION_COL = "prediction"
@@ -191,32 +193,43 @@ def predict_table(model, input_path, output_path, chunksize=PREDICT_CSV_CHUNK_RO
     column when the schema has one, one row per input row in input order. ``model``: a fitted
     ``DeepFM`` or a save directory. Atomic; returns the number of rows.
     """
-    if not (isinstance(chunksize, numbers.Integral) and chunksize >= 1):
-        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+    _check_chunksize(chunksize)
     model = _loaded(model)
     spec = _required_dictionary(model, None)
     if not isinstance(spec, FeatureSpec) or spec.schema is None:
         raise ValueError("the model was not trained from a dataset schema (it has no FeatureSpec with a schema); "
                          "predict it with predict_csv")
     schema = DatasetSchema.from_dict(spec.schema)
-    output_path = _check_output(output_path)
+    _check_output(output_path)
     chunks = schema.read(input_path, chunksize=chunksize, need_label=False)
+
+    def predict_chunk(chunk, first_row):
+        try:
+            X = spec.transform(chunk)
+        except ValueError as err:
+            raise ValueError(f"{input_path}, rows {first_row}-{first_row + len(chunk) - 1}: {err}") from None
+        result = pd.DataFrame({PREDICTION_COL: model.predict(X.Xi, X.Xv, X.Xs)})
+        if schema.id:
+            result.insert(0, schema.id, chunk[schema.id].to_numpy())
+        return result
+
+    return _write_predictions(output_path, chunks, predict_chunk, f"{input_path} has no data rows")
+
+
+def _write_predictions(output_path, chunks, predict_chunk, empty_message):
+    """Write ``predict_chunk(chunk, first row)`` (a frame) of every non-empty chunk as one CSV, atomically;
+    returns the number of rows (``ValueError(empty_message)`` for none)."""
     rows = 0
 
     def write(out):
         nonlocal rows
         for chunk in chunks:
-            try:
-                X = spec.transform(chunk)
-            except ValueError as err:
-                raise ValueError(f"{input_path}, rows {rows}-{rows + len(chunk) - 1}: {err}") from None
-            result = pd.DataFrame({PREDICTION_COL: model.predict(X.Xi, X.Xv, X.Xs)})
-            if schema.id:
-                result.insert(0, schema.id, chunk[schema.id].to_numpy())
-            result.to_csv(out, header=rows == 0, index=False, lineterminator="\n")
+            if len(chunk) == 0:  # a header-only file gives one empty chunk
+                continue
+            predict_chunk(chunk, rows).to_csv(out, header=rows == 0, index=False, lineterminator="\n")
             rows += len(chunk)
         if rows == 0:
-            raise ValueError(f"{input_path} has no data rows")
+            raise ValueError(empty_message)
 
     atomic_write(output_path, write)
     return rows
@@ -238,8 +251,7 @@ def predict_csv(model, input_path, output_path, chunksize=PREDICT_CSV_CHUNK_ROWS
     ``id_col``), the prediction column the dictionary's ``label_col``. The output is written
     atomically; returns the number of rows.
     """
-    if not (isinstance(chunksize, numbers.Integral) and chunksize >= 1):
-        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+    _check_chunksize(chunksize)
     header = read_header(input_path)
     model = _loaded(model)
     fd = _required_dictionary(model, feature_dictionary)
@@ -248,20 +260,10 @@ def predict_csv(model, input_path, output_path, chunksize=PREDICT_CSV_CHUNK_ROWS
     id_col = fd.id_col if id_col is None else id_col
     if id_col not in header:
         raise ValueError(f"{input_path} has no id column {id_col!r} (choose it with id_col / --id-col)")
-    output_path = _check_output(output_path)
-    rows = 0
+    _check_output(output_path)
 
-    def write(out):
-        nonlocal rows
-        for chunk in _read_chunks(input_path, chunksize):
-            if len(chunk) == 0:  # a header-only file gives one empty chunk
-                continue
-            result = pd.DataFrame({id_col: chunk[id_col].to_numpy(),
-                                   fd.label_col: model.predict(*fd.transform(chunk))})
-            result.to_csv(out, header=rows == 0, index=False, lineterminator="\n")
-            rows += len(chunk)
-        if rows == 0:
-            raise ValueError(f"{input_path} has a header but no data rows")
+    def predict_chunk(chunk, first_row):
+        return pd.DataFrame({id_col: chunk[id_col].to_numpy(), fd.label_col: model.predict(*fd.transform(chunk))})
 
-    atomic_write(output_path, write)
-    return rows
+    return _write_predictions(output_path, _read_chunks(input_path, chunksize), predict_chunk,
+                              f"{input_path} has a header but no data rows")

@@ -31,6 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 from . import __version__
 from .atomic import atomic_write
 from .estimator import DeepFM
+from .jsonfiles import read_json_object
 from .features import DataParser, FeatureDictionary, feature_fields
 from .metrics import gini_norm, resolve_metric
 from .porto import ID_COL, LABEL_COL, MISSING_VALUE, add_engineered_features, column_roles, read_porto_csv
@@ -79,14 +80,9 @@ def load_params_file(path):
     raise :class:`WorkflowError`; values are checked by :func:`resolve_params`.
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            params = json.load(f)
-    except OSError as error:
-        raise WorkflowError(f"params file {str(path)!r} cannot be read: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise WorkflowError(f"params file {str(path)!r} is not valid JSON: {error}") from None
-    if not isinstance(params, dict):
-        raise WorkflowError(f"params file {str(path)!r} must hold a JSON object, got {type(params).__name__}")
+        params = read_json_object(path, "params file")
+    except ValueError as error:
+        raise WorkflowError(str(error)) from None
     known = set(DeepFM().get_params()) - set(DERIVED_PARAMS) | set(ROLE_KEYS)
     for key in params:
         if key in DERIVED_PARAMS:

@@ -121,3 +121,54 @@ def test_predict_script_writes_the_same_submission(raw_model, tmp_path):
     assert f"wrote {len(raw_model.test)} predictions" in done.stdout
     expected = serving.predict_frame(DeepFM.load(tmp_path / "model"), raw_model.test)
     np.testing.assert_allclose(pd.read_csv(tmp_path / "sub.csv")["target"], expected, rtol=1e-6)
+
+
+def test_saved_model_of_a_schema_model_serves_every_kind_in_a_fresh_process(tmp_path):
+    """A FeatureSpec model (log1p, bucketize, min_count, hashed, mean and hashed-sum sequences):
+    ``predict_raw`` on raw columns and ``serving_default`` on the arrays equal ``predict``."""
+    from deepfm_graph.features import Categorical, FeatureSpec, Hashed, Numeric, Sequence
+
+    rng = np.random.default_rng(5)
+    n = 600
+    tokens = np.array(["Comedy", "Drama", "Action", "War", "Noir"])
+
+    def frame(rows):
+        lists = ["|".join(rng.choice(tokens, size=rng.integers(0, 4), replace=False)) for _ in range(rows)]
+        return pd.DataFrame({
+            "count": np.where(rng.random(rows) < 0.1, np.nan, rng.geometric(0.05, rows) - 1.0),
+            "price": rng.normal(10, 3, rows), "city": rng.choice(["a", "b", "c", "d", "rare"], rows, p=[.3, .3, .2, .19, .01]),
+            "device": [f"dev{i}" for i in rng.integers(0, 5000, rows)], "genres": lists,
+            "tags": ["/".join(rng.choice(tokens, size=rng.integers(1, 3))) for _ in range(rows)]})
+
+    train, test = frame(n), frame(200)
+    test.loc[0, "city"], test.loc[1, "genres"], test.loc[2, "tags"] = "never seen", "", "Unseen/Drama"
+    spec = FeatureSpec([Numeric("count", transform="log1p"), Numeric("price", transform="bucketize", bins=5),
+                        Categorical("city", min_count=10), Hashed("device", buckets=64),
+                        Sequence("genres", max_len=3), Sequence("tags", sep="/", buckets=16, pooling="sum")])
+    X = spec.fit_transform(train)
+    y = (rng.random(n) < 0.3).astype(np.float32)
+    model = DeepFM(feature_size=spec.feat_dim, embedding_size=4, deep_layers=(8,), dropout_deep=(1.0, 1.0),
+                   epoch=2, batch_size=64, batch_norm=1, random_seed=1).fit(X.Xi, X.Xv, y, Xs=X.Xs)
+    T = spec.transform(test)
+    expected = model.predict(T.Xi, T.Xv, T.Xs)
+    model.export_saved_model(tmp_path / "export", feature_dictionary=spec)
+    raw = spec.raw_inputs(test)
+    np.savez(tmp_path / "inputs.npz", Xi=T.Xi, Xv=T.Xv, **{f"s{s}_{k}": a for s, pair in enumerate(T.Xs)
+                                                           for k, a in zip(("index", "weight"), pair)},
+             **{f"raw_{k}": np.asarray(v, dtype=np.float64 if k in ("count", "price") else str) for k, v in raw.items()})
+    script = textwrap.dedent(f"""
+        import numpy as np, tensorflow as tf
+        d = np.load(r"{tmp_path / 'inputs.npz'}")
+        loaded = tf.saved_model.load(r"{tmp_path / 'export'}")
+        raw = {{k[4:]: tf.constant(d[k]) for k in d.files if k.startswith("raw_")}}
+        seqs = {{f"seq_{{k}}_{{s}}": tf.constant(d[f"s{{s}}_{{k}}"]) for s in (0, 1) for k in ("index", "weight")}}
+        np.savez(r"{tmp_path / 'out.npz'}",
+                 indexed=loaded.signatures["serving_default"](feat_index=tf.constant(d["Xi"]),
+                                                              feat_value=tf.constant(d["Xv"]), **seqs)["predictions"],
+                 raw=loaded.signatures["predict_raw"](**raw)["predictions"])
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, cwd=ROOT)
+    out = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(out["indexed"], expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out["raw"], expected, rtol=1e-6, atol=1e-7)
+    assert spec.oov_counts_["city"] >= 1  # the rare and the unseen city went to OOV, in both paths

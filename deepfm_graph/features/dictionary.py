@@ -48,7 +48,6 @@ Vocabulary
     with ``include_test=True`` (the classic train+test vocabulary).
 """
 import csv
-import json
 import math
 import os
 
@@ -56,7 +55,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
-from ..atomic import atomic_write
+from ..jsonfiles import JsonRoundTrip
 
 FORMAT_VERSION = 1
 SCALINGS = ("standard", "minmax", "none")
@@ -222,7 +221,7 @@ def _fit_vocabulary(col, columns):
     return vocabulary + [float("nan")] if missing.any() else vocabulary
 
 
-class FeatureDictionary:
+class FeatureDictionary(JsonRoundTrip):
     """Maps DataFrame columns to DeepFM feature indices and values.
 
     Fits immediately when ``dfTrain`` or ``trainfile`` is given (classic
@@ -421,23 +420,6 @@ class FeatureDictionary:
         }
         fd._set_state([f["name"] for f in fields], vocabularies, scaling_params)
         return fd
-
-    def to_json(self, indent=None):
-        return json.dumps(self.to_dict(), indent=indent)
-
-    @classmethod
-    def from_json(cls, text):
-        return cls.from_dict(json.loads(text))
-
-    def save(self, path):
-        """Write the JSON atomically: a temporary file in the same directory, then rename."""
-        text = self.to_json(indent=1)
-        atomic_write(path, lambda f: f.write(text))
-
-    @classmethod
-    def load(cls, path):
-        with open(path, encoding="utf-8") as f:
-            return cls.from_json(f.read())
 
     def __repr__(self):
         if not self.is_fitted:

@@ -24,11 +24,11 @@ Checks against a file or frame name the column: a schema column absent from the 
 hint when ``sep`` looks wrong), a label or id that is also a feature, bad options.
 """
 import csv
-import json
 
 import numpy as np
 import pandas as pd
 
+from ..jsonfiles import read_json_object
 from .base import KINDS, unknown_key_error
 from .spec import FeatureSpec
 
@@ -69,12 +69,9 @@ class DatasetSchema:
     @classmethod
     def load(cls, path):
         try:
-            with open(path, encoding="utf-8-sig") as f:
-                d = json.load(f)
-        except OSError as err:
-            raise SchemaError(f"schema file {str(path)!r} cannot be read: {err.strerror}") from None
-        except json.JSONDecodeError as err:
-            raise SchemaError(f"schema file {str(path)!r} is not valid JSON: {err}") from None
+            d = read_json_object(path, "schema file")
+        except ValueError as err:
+            raise SchemaError(str(err)) from None
         return cls.from_dict(d, f"schema file {str(path)!r}")
 
     def to_dict(self):

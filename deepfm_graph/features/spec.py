@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from ..atomic import atomic_write
+from ..jsonfiles import JsonRoundTrip
 from .base import KINDS, Column
 from .dictionary import _aligned_empty, _check_frame
 
@@ -37,7 +37,7 @@ class FeatureArrays:
         return FeatureArrays(self.Xi[rows], self.Xv[rows], tuple((i[rows], w[rows]) for i, w in self.Xs))
 
 
-class FeatureSpec:
+class FeatureSpec(JsonRoundTrip):
     """Typed feature columns (``base.Column`` subclasses), fitted on training rows only.
 
     Fitted attributes: ``offsets_`` (column name -> first index), ``feat_dim``, ``field_size``,
@@ -178,22 +178,6 @@ class FeatureSpec:
             if c.get("kind") not in KINDS:
                 raise ValueError(f"column {c.get('name')!r} has an unknown kind {c.get('kind')!r}")
         return cls((Column.from_dict(c) for c in d["columns"]), d.get("schema"))
-
-    def to_json(self, indent=None):
-        return json.dumps(self.to_dict(), indent=indent)
-
-    @classmethod
-    def from_json(cls, text):
-        return cls.from_dict(json.loads(text))
-
-    def save(self, path):
-        text = self.to_json(indent=1)
-        atomic_write(path, lambda f: f.write(text))
-
-    @classmethod
-    def load(cls, path):
-        with open(path, encoding="utf-8") as f:
-            return cls.from_json(f.read())
 
     def __repr__(self):
         state = f"feat_dim={self.feat_dim}" if self.is_fitted else "unfitted"
