@@ -237,7 +237,7 @@ def _write_predictions(output_path, chunks, predict_chunk, empty_message):
 
 def _read_chunks(path, chunksize):
     try:
-        yield from pd.read_csv(path, chunksize=chunksize)
+        yield from pd.read_csv(path, chunksize=chunksize, encoding="utf-8-sig")
     except pd.errors.ParserError as err:
         raise ValueError(f"{path} could not be parsed: {' '.join(str(err).split())}") from None
 
@@ -248,8 +248,8 @@ def predict_csv(model, input_path, output_path, chunksize=PREDICT_CSV_CHUNK_ROWS
 
     ``model`` is a fitted ``DeepFM`` or the directory of its save (loaded once the input's
     header has been checked). The id column is ``id_col`` (default: the dictionary's
-    ``id_col``), the prediction column the dictionary's ``label_col``. The output is written
-    atomically; returns the number of rows.
+    ``id_col``, left out when the input has none), the prediction column the dictionary's
+    ``label_col``. The output is written atomically; returns the number of rows.
     """
     _check_chunksize(chunksize)
     header = read_header(input_path)
@@ -257,13 +257,16 @@ def predict_csv(model, input_path, output_path, chunksize=PREDICT_CSV_CHUNK_ROWS
     fd = _required_dictionary(model, feature_dictionary)
     if isinstance(fd, FeatureSpec):
         raise ValueError("the model was trained from a dataset schema: predict it with predict_table")
-    id_col = fd.id_col if id_col is None else id_col
-    if id_col not in header:
+    if id_col is not None and id_col not in header:
         raise ValueError(f"{input_path} has no id column {id_col!r} (choose it with id_col / --id-col)")
+    id_col = id_col or (fd.id_col if fd.id_col in header else None)
     _check_output(output_path)
 
     def predict_chunk(chunk, first_row):
-        return pd.DataFrame({id_col: chunk[id_col].to_numpy(), fd.label_col: model.predict(*fd.transform(chunk))})
+        result = pd.DataFrame({fd.label_col: model.predict(*fd.transform(chunk))})
+        if id_col is not None:
+            result.insert(0, id_col, chunk[id_col].to_numpy())
+        return result
 
     return _write_predictions(output_path, _read_chunks(input_path, chunksize), predict_chunk,
                               f"{input_path} has a header but no data rows")

@@ -172,3 +172,17 @@ def test_saved_model_of_a_schema_model_serves_every_kind_in_a_fresh_process(tmp_
     np.testing.assert_allclose(out["indexed"], expected, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(out["raw"], expected, rtol=1e-6, atol=1e-7)
     assert spec.oov_counts_["city"] >= 1  # the rare and the unseen city went to OOV, in both paths
+
+
+def test_predict_csv_needs_no_id_column_and_reads_a_byte_order_mark(raw_model, tmp_path):
+    expected = raw_model.model.predict(*raw_model.fd.transform(raw_model.test))
+    (tmp_path / "bom.csv").write_text("\ufeff" + raw_model.test.to_csv(index=False), encoding="utf-8")
+    serving.predict_csv(raw_model.model, tmp_path / "bom.csv", tmp_path / "a.csv", feature_dictionary=raw_model.fd)
+    with_id = pd.read_csv(tmp_path / "a.csv")
+    assert list(with_id.columns) == ["id", "target"] and with_id["id"].tolist() == raw_model.test["id"].tolist()
+    raw_model.test.drop(columns="id").to_csv(tmp_path / "no_id.csv", index=False)
+    serving.predict_csv(raw_model.model, tmp_path / "no_id.csv", tmp_path / "b.csv", feature_dictionary=raw_model.fd)
+    without_id = pd.read_csv(tmp_path / "b.csv")
+    assert list(without_id.columns) == ["target"]
+    np.testing.assert_allclose(with_id["target"], expected, rtol=1e-6)
+    np.testing.assert_allclose(without_id["target"], expected, rtol=1e-6)

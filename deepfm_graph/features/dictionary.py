@@ -64,7 +64,7 @@ SCALINGS = ("standard", "minmax", "none")
 def read_header(path):
     """Column names of a CSV file; raises ``ValueError`` when empty or with duplicated names
     (which ``pandas.read_csv`` would silently rename to ``name.1``)."""
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not part of a name
         header = next(csv.reader(f), None)
     if not header:
         raise ValueError(f"{path} is empty")
