@@ -71,8 +71,13 @@ def train_main(argv=None):
         schema = DatasetSchema.load(args.schema)
         params = resolve_params(schema.task, read_json_object(args.params, "params file") if args.params else None,
                                 args.epochs)
-        if args.test is not None:
-            schema.check_columns(schema.file_columns(args.test), str(args.test), need_label=False)
+        if args.test is not None:  # before training: every feature column must be in the test file
+            features = schema.feature_spec(schema.file_columns(args.train)).names
+            test_columns = schema.file_columns(args.test)
+            schema.check_columns(test_columns, str(args.test), need_label=False)
+            absent = [name for name in features if name not in test_columns]
+            if absent:
+                raise ValueError(f"{args.test} lacks feature columns {absent}")
         experiment = Experiment(schema, args.train, params, args.test, args.folds, args.valid_frac, args.group_col,
                                 progress)
         model = experiment.run()

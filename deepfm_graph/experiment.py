@@ -177,7 +177,10 @@ class Experiment:
         self.say(f"fold {k + 1}/{n_folds}: {len(train_rows):,} training rows, {len(valid_rows):,} validation rows")
         train_df, valid_df = df.iloc[train_rows], df.iloc[valid_rows]
         spec, X, model = self.fit(train_df, y[train_rows], self._fold_params)  # fitted on the training rows only
-        V = spec.transform(valid_df)
+        try:
+            V = spec.transform(valid_df)
+        except ValueError as err:  # the rows' index labels are the file's data rows
+            raise ExperimentError(f"{self.train_path}: {err}") from None
         model.fit(X.Xi, X.Xv, y[train_rows], V.Xi, V.Xv, y[valid_rows], early_stopping=True, Xs=X.Xs, Xs_valid=V.Xs)
         model.feature_dictionary_ = spec
         pred = model.predict(V.Xi, V.Xv, V.Xs)

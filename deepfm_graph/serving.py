@@ -206,8 +206,8 @@ def predict_table(model, input_path, output_path, chunksize=PREDICT_CSV_CHUNK_RO
     def predict_chunk(chunk, first_row):
         try:
             X = spec.transform(chunk)
-        except ValueError as err:
-            raise ValueError(f"{input_path}, rows {first_row}-{first_row + len(chunk) - 1}: {err}") from None
+        except ValueError as err:  # rows are the file's data rows: chunks keep counting
+            raise ValueError(f"{input_path}: {err}") from None
         result = pd.DataFrame({PREDICTION_COL: model.predict(X.Xi, X.Xv, X.Xs)})
         if schema.id:
             result.insert(0, schema.id, chunk[schema.id].to_numpy())

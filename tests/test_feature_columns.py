@@ -518,10 +518,19 @@ def test_sequence_max_len_defaults_to_the_longest_training_list():
     assert Sequence("g", max_len=5).fit(GENRES).transform(GENRES)[0].shape == (5, 5)
 
 
-def test_sequence_longer_list_at_transform_raises_naming_column_and_row():
-    column = Sequence("genres").fit(pd.Series(["a|b", "c"]))
+def test_sequence_list_longer_than_a_given_max_len_raises_naming_column_and_row():
+    column = Sequence("genres", max_len=2).fit(pd.Series(["a|b", "c"]))
     with pytest.raises(ValueError, match=r"'genres'.*row 2.*max_len=2"):
         column.transform(pd.Series(["a", "b|c", "a|b|c", "a|b|c|a"]))
+    with pytest.raises(ValueError, match=r"'genres'.*row 12.*max_len=2"):  # the row is the frame's index label
+        column.transform(pd.Series(["a", "a|b|c"], index=[11, 12]))
+
+
+def test_sequence_with_a_fitted_max_len_keeps_the_first_values_of_a_longer_list():
+    column = Sequence("genres").fit(pd.Series(["a|b", "c"]))  # max_len_ 2: the longest training list
+    index, weight = column.transform(pd.Series(["c|a|b", "a"]))
+    np.testing.assert_array_equal(index, [[2, 0], [0, 4]])  # vocabulary a, b, c; OOV 3; padding 4
+    np.testing.assert_array_equal(weight, [[0.5, 0.5], [1.0, 0.0]])
 
 
 def test_sequence_truncate_keeps_the_first_max_len_tokens_weighted_over_the_kept():

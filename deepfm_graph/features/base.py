@@ -106,7 +106,8 @@ class Column:
 def float_values(values, column, missing=()):
     """A Series as float64 plus its missing mask (NaN, empty or one of the ``missing`` markers).
 
-    Raises ``ValueError`` naming the column and row for a non-numeric or infinite value.
+    Raises ``ValueError`` naming the column and row (the Series' index label: a file's data row
+    number for frames that ``DatasetSchema.read`` gives) for a non-numeric or infinite value.
     """
     if not pd.api.types.is_numeric_dtype(values):
         values = values.mask(values.astype(str).str.strip() == "")  # blank text is missing, as an empty CSV cell
@@ -114,10 +115,11 @@ def float_values(values, column, missing=()):
     invalid = numbers.isna().to_numpy() & values.notna().to_numpy()
     if invalid.any():
         row = int(np.flatnonzero(invalid)[0])
-        raise ValueError(f"numeric column {column!r} holds non-numeric {values.iloc[row]!r} at row {row}")
+        raise ValueError(f"numeric column {column!r} holds non-numeric {values.iloc[row]!r} at row {values.index[row]}")
     x = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     if np.isinf(x).any():
-        raise ValueError(f"numeric column {column!r} holds an infinite value at row {int(np.flatnonzero(np.isinf(x))[0])}")
+        raise ValueError(f"numeric column {column!r} holds an infinite value at row "
+                         f"{values.index[int(np.flatnonzero(np.isinf(x))[0])]}")
     missing_mask = np.isnan(x)
     if len(missing):
         missing_mask |= np.isin(x, np.asarray(missing, dtype=np.float64))

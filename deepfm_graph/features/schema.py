@@ -219,10 +219,10 @@ class DatasetSchema:
         bad = ~np.isfinite(y)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise SchemaError(f"label column {self.label!r} holds {cell(row)!r} at row {row}: not a number")
+            raise SchemaError(f"label column {self.label!r} holds {cell(row)!r} at row {df.index[row]}: not a number")
         if self.task == "binary" and not np.isin(y, (0.0, 1.0)).all():
             row = int(np.flatnonzero(~np.isin(y, (0.0, 1.0)))[0])
-            raise SchemaError(f"label column {self.label!r} holds {cell(row)!r} at row {row}; task 'binary' "
+            raise SchemaError(f"label column {self.label!r} holds {cell(row)!r} at row {df.index[row]}; task 'binary' "
                               "needs 0/1 labels (use task 'regression' for real values)")
         return y.astype(np.float32)
 

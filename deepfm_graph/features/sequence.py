@@ -10,9 +10,11 @@ The column owns one more index after those: padding.
 the padding index, and weights that pool them: ``pooling="mean"`` gives each token
 1 / (tokens in the row), ``"sum"`` 1, padding 0. The graph's field embedding is
 sum_l weight_l v_{index_l} (and the first-order term sum_l weight_l w_{index_l}), so padding
-contributes nothing and an empty list is the zero vector. ``max_len`` defaults to the longest
-training list; a longer list is an error unless ``truncate`` is true (then its first
-``max_len`` tokens are kept).
+contributes nothing and an empty list is the zero vector. A list longer than a ``max_len``
+given in the schema is an error unless ``truncate`` is true (then its first ``max_len`` tokens
+are kept). Without ``max_len``, the longest training list sets it, and longer lists met later
+keep their first ``max_len`` tokens (as the values of an unseen category, the rest were never
+learned from).
 """
 import numpy as np
 import pandas as pd
@@ -99,6 +101,11 @@ class Sequence(Column):
             self.pad_index_ = self.buckets
         self.size_ = self.pad_index_ + 1
 
+    @property
+    def truncates(self):
+        """Whether lists longer than ``max_len_`` keep their first values (else: an error)."""
+        return self.truncate or self.max_len is None
+
     def _token_indices(self, keys):
         if self.buckets is not None:
             return hash_keys(keys).astype(np.int64) % self.buckets
@@ -113,9 +120,9 @@ class Sequence(Column):
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         slots = np.arange(len(rows)) - starts[rows]  # position of each token in its row
         too_long = lengths > width
-        if too_long.any() and not self.truncate:
+        if too_long.any() and not self.truncates:
             row = int(np.flatnonzero(too_long)[0])
-            raise self._fail(f"row {row} holds {lengths[row]} values, more than max_len={width} "
+            raise self._fail(f"row {values.index[row]} holds {lengths[row]} values, more than max_len={width} "
                              "(raise max_len, or set truncate to keep the first max_len)")
         kept = slots < width
         index = np.full((n, width), self.pad_index_, np.int32)
@@ -147,7 +154,7 @@ class Sequence(Column):
             index = tf.ragged.map_flat_values(vocabulary_table(self.vocabulary_, len(self.vocabulary_)).lookup, tokens)
         lengths = index.row_lengths()
         checks = []
-        if not self.truncate:
+        if not self.truncates:
             checks.append(tf.debugging.assert_less_equal(
                 lengths, tf.constant(self.max_len_, tf.int64),
                 message=f"sequence column {self.name!r} holds a list longer than max_len={self.max_len_}"))
