@@ -292,7 +292,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         embeddings = tf.concat([embeddings, tf.stack(pooled, 1)], 1)
     y_first_order = y_second_order = y_deep = embedding_penalty = None
     if cfg.use_fm:
-        # First order: w_f x_f, and sum_l u_l w_{i_l} for a sequence field            N * F
+        # First order: w_f x_f, and sum_l u_l w_{i_l} for a sequence field            N * (F+S)
         y_first_order = _lookup(w["feature_bias"], feat_index, dense_gradient, scalar=True) * feat_value
         if sequences:
             pooled = [_pool(w["feature_bias"], index, weight, dense_gradient, scalar=True) for index, weight in sequences]
