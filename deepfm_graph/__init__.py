@@ -3,19 +3,17 @@ import ctypes
 import importlib.util
 import os
 
-from .metrics import auc, gini, gini_norm, logloss, mae, rmse
-
 __all__ = ["DeepFM", "gini", "gini_norm", "auc", "logloss", "rmse", "mae", "configure_tensorflow"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+# Loaded on first use: TensorFlow (the estimator) takes seconds and ~700 MB to import and scikit-learn
+# (the metrics) about a second, so ``deepfm-train --help`` and the feature modules stay light.
+_LAZY = {"DeepFM": "estimator", **{name: "metrics" for name in ("gini", "gini_norm", "auc", "logloss", "rmse", "mae")}}
 
 
 def __getattr__(name):
-    # TensorFlow takes seconds and ~700 MB to import: load it only when the estimator is used,
-    # so the feature, Porto and generator modules stay light.
-    if name == "DeepFM":
-        from .estimator import DeepFM
-
-        return DeepFM
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -3,7 +3,6 @@
 Accepts the classic reference's parameter dict unchanged, validates everything at
 ``fit``, trains in an explicit ``Session`` loop and records per-epoch metrics.
 """
-import numbers
 import os
 import time
 import warnings
@@ -16,6 +15,7 @@ from sklearn.exceptions import NotFittedError
 
 from . import graph as G
 from . import persistence, serving
+from .checks import is_int, is_real
 from .features.spec import FeatureArrays
 from .metrics import resolve_metric
 
@@ -27,14 +27,6 @@ PREDICT_THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffi
 PREDICT_BATCH_SIZE = 8192
 PREDICT_RUN_VALUES = 8192 * 39 * 8
 REFIT_MAX_EPOCHS = 100  # the reference's cap when refitting on train + valid
-
-
-def _is_int(x):
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-def _is_real(x):
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _check(condition, message):
@@ -128,30 +120,30 @@ class DeepFM(BaseEstimator):
         """Validate the parameters; return ``(activation, metric name, metric fn, greater_is_better)``."""
         for name in ("embedding_size", "epoch", "batch_size"):
             value = getattr(self, name)
-            _check(_is_int(value) and value >= 1, f"{name} must be a positive integer, got {value!r}")
+            _check(is_int(value) and value >= 1, f"{name} must be a positive integer, got {value!r}")
         for name in ("feature_size", "field_size"):
             value = getattr(self, name)
-            _check(value is None or (_is_int(value) and value >= 1),
+            _check(value is None or (is_int(value) and value >= 1),
                    f"{name} must be a positive integer or None, got {value!r}")
         try:
             layers = tuple(self.deep_layers)
         except TypeError:
             raise ValueError(f"deep_layers must be a sequence of positive integers, got {self.deep_layers!r}") from None
-        _check(all(_is_int(u) and u >= 1 for u in layers),
+        _check(all(is_int(u) and u >= 1 for u in layers),
                f"deep_layers must be a sequence of positive integers, got {self.deep_layers!r}")
         for name, expected in (("dropout_fm", 2), ("dropout_deep", len(layers) + 1)):
             value = getattr(self, name)
             keeps = tuple(value) if isinstance(value, (list, tuple, np.ndarray)) else ()
-            _check(len(keeps) == expected and all(_is_real(k) and 0.0 < k <= 1.0 for k in keeps),
+            _check(len(keeps) == expected and all(is_real(k) and 0.0 < k <= 1.0 for k in keeps),
                    f"{name} must be {expected} keep-probabilities in (0, 1], got {value!r}")
-        _check(_is_real(self.learning_rate) and self.learning_rate > 0 and np.isfinite(self.learning_rate),
+        _check(is_real(self.learning_rate) and self.learning_rate > 0 and np.isfinite(self.learning_rate),
                f"learning_rate must be a positive number, got {self.learning_rate!r}")
         _check(self.optimizer_type in G.OPTIMIZERS,
                f"optimizer_type must be one of {sorted(G.OPTIMIZERS)}, got {self.optimizer_type!r}")
         _check(self.batch_norm in (0, 1, True, False), f"batch_norm must be 0/1 or a bool, got {self.batch_norm!r}")
-        _check(_is_real(self.batch_norm_decay) and 0.0 < self.batch_norm_decay < 1.0,
+        _check(is_real(self.batch_norm_decay) and 0.0 < self.batch_norm_decay < 1.0,
                f"batch_norm_decay must be in (0, 1), got {self.batch_norm_decay!r}")
-        _check(_is_int(self.random_seed), f"random_seed must be an integer, got {self.random_seed!r}")
+        _check(is_int(self.random_seed), f"random_seed must be an integer, got {self.random_seed!r}")
         _check(self.use_fm in (0, 1, True, False) and self.use_deep in (0, 1, True, False),
                "use_fm and use_deep must be booleans")
         _check(self.use_fm or self.use_deep, "at least one of use_fm and use_deep must be true")
@@ -159,12 +151,12 @@ class DeepFM(BaseEstimator):
         _check(self.layout in G.LAYOUTS, f"layout must be one of {G.LAYOUTS}, got {self.layout!r}")
         for name in ("l2_reg", "l2_reg_embedding"):
             value = getattr(self, name)
-            _check(_is_real(value) and value >= 0, f"{name} must be a non-negative number, got {value!r}")
+            _check(is_real(value) and value >= 0, f"{name} must be a non-negative number, got {value!r}")
         _check(self.greater_is_better in (None, True, False),
                f"greater_is_better must be None or a bool, got {self.greater_is_better!r}")
         _check(self.training_loop in G.TRAINING_LOOPS,
                f"training_loop must be one of {G.TRAINING_LOOPS}, got {self.training_loop!r}")
-        _check(self.patience is None or (_is_int(self.patience) and self.patience >= 1),
+        _check(self.patience is None or (is_int(self.patience) and self.patience >= 1),
                f"patience must be None or a positive integer, got {self.patience!r}")
         activation = self.deep_layers_activation
         if isinstance(activation, str):
@@ -224,7 +216,7 @@ class DeepFM(BaseEstimator):
                 raise ValueError(f"{name}[{s}] has {index.shape[1]} slots, the model expects {expected[s]}")
             if not np.issubdtype(index.dtype, np.integer):
                 raise TypeError(f"{name}[{s}] index must hold integer feature indices, got dtype {index.dtype}")
-            feature_size = getattr(self, "feature_size_", None) or (self.feature_size if _is_int(self.feature_size)
+            feature_size = getattr(self, "feature_size_", None) or (self.feature_size if is_int(self.feature_size)
                                                                     else None)  # at fit: the parameter
             if index.min() < 0 or (feature_size is not None and index.max() >= feature_size):
                 bad = (index < 0) | (index >= (feature_size or np.iinfo(np.int64).max))
@@ -314,7 +306,8 @@ class DeepFM(BaseEstimator):
                 self.train_result_.append(self._score(train, y))
             if has_valid:
                 self.valid_result_.append(self._score(valid, y_va))
-                if self.best_epoch_ is None or self._better(self.valid_result_[-1], self.valid_result_[self.best_epoch_]):
+                best = self.best_epoch_
+                if best is None or self._better(self.valid_result_[-1], self.valid_result_[best]):
                     self.best_epoch_ = epoch
                     if early_stopping:
                         best_weights = self.get_weights()

@@ -23,6 +23,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from . import __version__, metrics, serving
 from .atomic import atomic_write
 from .estimator import DeepFM
+from .plots import plot_learning_curves
 
 DEFAULT_PARAMS = {  # beside the classic reference's: early stopping on a validation part, no batch norm
     "embedding_size": 8, "deep_layers": (64, 32), "dropout_deep": (0.9, 0.9, 0.9), "dropout_fm": (1.0, 1.0),
@@ -223,29 +224,9 @@ class Experiment:
                 "schema": self.schema.to_dict(), "seconds": self.seconds, "deepfm_graph": __version__}
 
 
-def plot_learning_curve(experiment, path):
-    """The eval metric per epoch, train (solid) and validation (dashed), one colour per fold, as a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(8, 5))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for k, fold in enumerate(experiment.fold_results):
-        for curve, style, part in ((fold.train_curve, "solid", "train"), (fold.valid_curve, "dashed", "valid")):
-            if curve:
-                axes.plot(np.arange(1, len(curve) + 1), curve, color=f"C{k % 10}", linestyle=style, marker="o",
-                          markersize=3, label=f"{part}-{k + 1}")
-    axes.set_xlabel("Epoch")
-    axes.set_ylabel(TASKS[experiment.schema.task][1])
-    axes.set_title(f"DeepFM on {Path(experiment.train_path).name}")
-    axes.legend()
-    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=100), binary=True)
-
-
 def write_outputs(experiment, model, out_dir):
-    """``model/``, ``predictions.csv`` (with a test file), ``learning_curve.png`` and ``metrics.json``
-    under ``out_dir``; returns the summary written to ``metrics.json``."""
+    """``model/``, ``predictions.csv`` (with a test file), ``learning_curve.png`` (with matplotlib) and
+    ``metrics.json`` under ``out_dir``; returns the summary written to ``metrics.json``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / MODEL_DIR, feature_dictionary=model.feature_dictionary_)
@@ -254,7 +235,8 @@ def write_outputs(experiment, model, out_dir):
         rows = serving.predict_table(model, experiment.test_path, out_dir / PREDICTIONS_FILE)
         summary["test_rows"] = rows
         summary["test_metrics"] = experiment.test_metrics(out_dir / PREDICTIONS_FILE)
-    plot_learning_curve(experiment, out_dir / CURVE_FILE)
+    plot_learning_curves(out_dir / CURVE_FILE, [(f.train_curve, f.valid_curve) for f in experiment.fold_results],
+                         TASKS[experiment.schema.task][1], f"DeepFM on {Path(experiment.train_path).name}")
     text = json.dumps(summary, indent=1)
     atomic_write(out_dir / METRICS_FILE, lambda f: f.write(text + "\n"))
     return summary

@@ -22,6 +22,8 @@ from typing import Tuple
 
 import tensorflow.compat.v1 as tf
 
+from .params import LAYOUTS  # noqa: F401  (the estimator validates layouts against graph.LAYOUTS)
+
 ACTIVATIONS = {
     "relu": tf.nn.relu,
     "tanh": tf.nn.tanh,
@@ -46,7 +48,6 @@ OPTIMIZERS = {
 # (momentum, rmsprop and ftrl would move rows absent from the batch).
 DENSE_GRADIENT_OPTIMIZERS = ("adam", "adagrad", "gd")
 MAX_DENSE_GRADIENT_ELEMENTS = 1 << 22  # above this, a dense table update costs more than it saves
-LAYOUTS = ("paper", "concat")
 TRAINING_LOOPS = ("graph", "feed")  # an epoch per session.run (EpochLoop), or a fed batch per run (train_op)
 LOSSES = ("logloss", "mse")
 BATCH_NORM_EPSILON = 1e-3
@@ -162,8 +163,11 @@ def fm_second_order_inference(embeddings):
 
 def _mix32(x):
     """Chris Wellons' ``lowbias32`` integer hash: a bijection on uint32 with full avalanche."""
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32))) * tf.constant(0x7FEB352D, tf.uint32)
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(15, tf.uint32))) * tf.constant(0x846CA68B, tf.uint32)
+    def shift_xor(x, bits):
+        return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(bits, tf.uint32)))
+
+    x = shift_xor(x, 16) * tf.constant(0x7FEB352D, tf.uint32)
+    x = shift_xor(x, 15) * tf.constant(0x846CA68B, tf.uint32)
     return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
 
 
@@ -295,7 +299,8 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         # First order: w_f x_f, and sum_l u_l w_{i_l} for a sequence field            N * (F+S)
         y_first_order = _lookup(w["feature_bias"], feat_index, dense_gradient, scalar=True) * feat_value
         if sequences:
-            pooled = [_pool(w["feature_bias"], index, weight, dense_gradient, scalar=True) for index, weight in sequences]
+            pooled = [_pool(w["feature_bias"], index, weight, dense_gradient, scalar=True)
+                      for index, weight in sequences]
             y_first_order = tf.concat([y_first_order, tf.stack(pooled, 1)], 1)
         y_first_order = dropout(y_first_order, 0)
         # Second order, sum-square trick: 1/2 [(sum_f v_f x_f)^2 - sum_f (v_f x_f)^2]  N * K

@@ -33,8 +33,8 @@ MODEL_FILE = "model.json"
 FEATURES_FILE = "features.json"
 TRAINING_FILE = "training.json"
 WEIGHTS_PREFIX = "weights"
-FITTED_ATTRIBUTES = ("feature_size_", "field_size_", "sequence_lengths_", "metric_name_", "greater_is_better_", "n_epochs_",
-                     "best_epoch_", "train_result_", "valid_result_", "epoch_seconds_", "refit_epochs_")
+FITTED_ATTRIBUTES = ("feature_size_", "field_size_", "sequence_lengths_", "metric_name_", "greater_is_better_",
+                     "n_epochs_", "best_epoch_", "train_result_", "valid_result_", "epoch_seconds_", "refit_epochs_")
 NAMED_CALLABLES = {"eval_metric": METRICS, "deep_layers_activation": G.ACTIVATIONS}
 RESUMABLE_CHANGES = ("epoch", "verbose")  # parameters that may differ when resuming
 _METADATA_KEYS = ("params", "tuple_params", "fitted", "weights", "feature_dictionary")
@@ -95,7 +95,8 @@ def feature_dictionary_for(model, feature_dictionary=None):
     lengths = tuple(fd.sequence_lengths) if isinstance(fd, FeatureSpec) else ()
     model_lengths = tuple(getattr(model, "sequence_lengths_", None) or ())
     if (fd.feat_dim, fd.field_size, lengths) != (model.feature_size_, model.field_size_, model_lengths):
-        seq, model_seq = (f", sequence lengths {x}" if lengths or model_lengths else "" for x in (lengths, model_lengths))
+        seq, model_seq = (f", sequence lengths {x}" if lengths or model_lengths else ""
+                          for x in (lengths, model_lengths))
         raise ValueError(f"the feature dictionary (feat_dim={fd.feat_dim}, field_size={fd.field_size}{seq}) does not "
                          f"match the model (feature_size={model.feature_size_}, field_size={model.field_size_}"
                          f"{model_seq})")

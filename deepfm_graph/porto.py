@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ._porto_stats import MISSING_RATES
+from .checks import native, repeated
 
 ID_COL = "id"
 LABEL_COL = "target"
@@ -99,8 +100,7 @@ def add_engineered_features(df):
 
 def _cell(df, column, position):
     """The value at a row position, as a plain Python object for messages."""
-    value = df[column].iloc[position]
-    return value.item() if isinstance(value, np.generic) else value
+    return native(df[column].iloc[position])
 
 
 def _row(df, position):
@@ -119,8 +119,8 @@ def _raise_at(df, column, bad, name, problem):
 
 
 def _check_columns(df, has_target, name):
-    duplicated = df.columns[df.columns.duplicated()]
-    if len(duplicated):
+    duplicated = repeated(df.columns)
+    if duplicated:
         raise PortoSchemaError(f"{name}: duplicated column name {duplicated[0]!r}")
     _require_features(df, name)
     for column, required in ((ID_COL, True), (LABEL_COL, has_target)):

@@ -17,7 +17,7 @@ Label
     factorization-machine form ``v_a[x_a] * v_b[x_b]`` that no main-effect model can represent.
     The intercept makes the expected target rate the real 3.64%. ``ps_calc_*`` carry nothing.
 """
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,7 @@ _CALC_COLUMNS = tuple(c for c in FEATURE_COLUMNS if c.startswith("ps_calc_"))
 _COPULA_COLUMNS = tuple(c for c in FEATURE_COLUMNS if c not in _CALC_COLUMNS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _discrete_marginal(column):
     """Sorted values (-1 first) and their probabilities for a discrete column."""
     rows = [row for row in stats.VALUE_COUNTS[column] if row[0] != MISSING_VALUE]
@@ -80,7 +80,7 @@ def _quantile_function(column, u):
     return np.where(u < missing, float(MISSING_VALUE), np.round(x, 10))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _copula_cholesky():
     """Cholesky factor of the copula correlation matrix over the non-calc columns."""
     index = {column: i for i, column in enumerate(_COPULA_COLUMNS)}
@@ -102,7 +102,7 @@ def _sample_features(rng, n_rows):
     return pd.DataFrame({c: _quantile_function(c, uniforms[c]) for c in FEATURE_COLUMNS})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _value_scores(column):
     """Sorted values of a discrete column and their standardised, shrunk real log-odds."""
     values, probabilities = _discrete_marginal(column)

@@ -28,37 +28,20 @@ import sklearn
 import tensorflow as tf
 from sklearn.model_selection import StratifiedKFold
 
-from . import __version__
+from . import __version__, plots
 from .atomic import atomic_write
+from .checks import native
 from .estimator import DeepFM
-from .jsonfiles import read_json_object
 from .features import DataParser, FeatureDictionary, feature_fields
+from .jsonfiles import read_json_object
 from .metrics import gini_norm, resolve_metric
+from .params import CLASSIC_PARAMS, PORTO_FOLDS, PORTO_MODELS
+from .plots import plot_learning_curves
 from .porto import ID_COL, LABEL_COL, MISSING_VALUE, add_engineered_features, column_roles, read_porto_csv
 
-# Model key -> (name in files and tables, use_fm, use_deep).
-MODELS = {"deepfm": ("DeepFM", True, True), "fm": ("FM", True, False), "dnn": ("DNN", False, True)}
-
-# The classic reference's Porto parameter dict (relu and gini_norm by name, so it is JSON).
-DEFAULT_PARAMS = {
-    "embedding_size": 8,
-    "dropout_fm": (1.0, 1.0),
-    "deep_layers": (32, 32),
-    "dropout_deep": (0.5, 0.5, 0.5),
-    "deep_layers_activation": "relu",
-    "epoch": 30,
-    "batch_size": 1024,
-    "learning_rate": 0.001,
-    "optimizer_type": "adam",
-    "batch_norm": 1,
-    "batch_norm_decay": 0.995,
-    "l2_reg": 0.01,
-    "verbose": True,
-    "eval_metric": "gini_norm",
-    "random_seed": 2017,
-    "layout": "paper",
-}
-DEFAULT_FOLDS = 3
+MODELS = PORTO_MODELS
+DEFAULT_PARAMS = {**CLASSIC_PARAMS, "layout": "paper"}
+DEFAULT_FOLDS = PORTO_FOLDS
 MODEL_DIR = "model"
 # Set from the fitted FeatureDictionary of each fold, never by the user.
 DERIVED_PARAMS = ("feature_size", "field_size")
@@ -317,37 +300,22 @@ def _write_csv(df, path):
 
 
 def plot_curves(result, path):
-    """Train (solid) and valid (dashed) curve per epoch, one colour per fold, as a PNG."""
-    # Imported here: matplotlib's figure machinery costs ~20 MB (measured) that training and prediction do not need.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(8, 5))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for i, fold in enumerate(result.folds):
-        color = f"C{i % 10}"
-        for curve, style, part in ((fold.train_curve, "solid", "train"), (fold.valid_curve, "dashed", "valid")):
-            if curve:
-                axes.plot(np.arange(1, len(curve) + 1), curve, color=color, linestyle=style, marker="o",
-                          markersize=3, label=f"{part}-{i + 1}")
-    axes.set_xlabel("Epoch")
-    axes.set_ylabel(_CURVE_LABELS.get(result.curve_metric, result.curve_metric))
-    axes.set_title(f"{result.name} (CV gini {result.cv_mean:.4f} ± {result.cv_std:.4f})")
-    axes.legend()
-    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=100), binary=True)
+    """Train (solid) and valid (dashed) curve per epoch, one colour per fold, as a PNG; False without matplotlib."""
+    return plot_learning_curves(path, [(fold.train_curve, fold.valid_curve) for fold in result.folds],
+                                _CURVE_LABELS.get(result.curve_metric, result.curve_metric),
+                                f"{result.name} (CV gini {result.cv_mean:.4f} ± {result.cv_std:.4f})")
 
 
 def package_versions():
     return {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
             "sklearn": sklearn.__version__, "tensorflow": tf.__version__,
-            "matplotlib": importlib.metadata.version("matplotlib"),
+            "matplotlib": importlib.metadata.version("matplotlib") if plots.available() else None,
             "deepfm_graph": __version__}
 
 
 def _jsonable(value):
     if isinstance(value, np.generic):
-        return value.item()
+        return native(value)
     if isinstance(value, (tuple, np.ndarray)):
         return list(value)
     if callable(value):
@@ -400,8 +368,7 @@ def write_outputs(results, out_dir, inputs=None):
         _write_csv(pd.DataFrame({ID_COL: results.test_ids, LABEL_COL: result.test}), paths[0])
         _write_csv(pd.DataFrame({ID_COL: results.train_ids, LABEL_COL: results.train_target,
                                  "prediction": result.oof}), paths[1])
-        plot_curves(result, paths[2])
-        written += paths
+        written += paths if plot_curves(result, paths[2]) else paths[:2]
     first = results.models[0]
     first.last_model.save(out_dir / MODEL_DIR, feature_dictionary=first.last_model.feature_dictionary_)
     written.append(out_dir / MODEL_DIR)

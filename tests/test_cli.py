@@ -8,7 +8,7 @@ ids, errors against the one-line ``<prog>: error: ...`` contract (exit status 2,
 Subprocesses only where the process is the point: ``--help`` must not import TensorFlow, and
 ``scripts/train.py`` must run as a script.
 """
-import ast
+import importlib
 import json
 import os
 import subprocess
@@ -22,6 +22,8 @@ from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r
 
 from deepfm_graph import DeepFM, cli
 from deepfm_graph.features import DatasetSchema, FeatureSpec
+
+pytestmark = pytest.mark.slow  # deepfm-train runs end to end
 
 ROOT = Path(__file__).resolve().parents[1]
 MOVIELENS, CRITEO = ROOT / "data" / "movielens", ROOT / "data" / "criteo"
@@ -528,10 +530,15 @@ def run_python(*args):
                           timeout=120, check=False)
 
 
-@pytest.mark.parametrize("main, flags", [("train_main", TRAIN_FLAGS), ("predict_main", PREDICT_FLAGS)])
+PORTO_FLAGS = ("--train", "--test", "--out", "--models", "--folds", "--params", "--epochs", "--layout")
+BENCHMARK_FLAGS = ("--rows", "--test-rows", "--epochs", "--training-loop", "--json")
+
+
+@pytest.mark.parametrize("main, flags", [("cli.train_main", TRAIN_FLAGS), ("cli.predict_main", PREDICT_FLAGS),
+                                         ("cli.porto_main", PORTO_FLAGS), ("benchmark.main", BENCHMARK_FLAGS)])
 def test_help_lists_every_flag_without_importing_tensorflow(main, flags):
-    code = ("import sys\nfrom deepfm_graph import cli\n"
-            f"try:\n    cli.{main}(['--help'])\nexcept SystemExit as exit:\n    print('exit', exit.code)\n"
+    code = ("import sys\nfrom deepfm_graph import cli, benchmark\n"
+            f"try:\n    {main}(['--help'])\nexcept SystemExit as exit:\n    print('exit', exit.code)\n"
             "print('tensorflow' in sys.modules)")
     result = run_python("-c", code)
     assert result.returncode == 0, result.stderr
@@ -541,14 +548,14 @@ def test_help_lists_every_flag_without_importing_tensorflow(main, flags):
     assert [flag for flag in flags if flag not in help_text] == []
 
 
-def test_setup_declares_both_console_scripts():
-    tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
-    setup_call = next(node for node in ast.walk(tree) if isinstance(node, ast.Call)
-                      and getattr(node.func, "id", None) == "setup")
-    entry_points = ast.literal_eval(next(k.value for k in setup_call.keywords if k.arg == "entry_points"))
-    scripts = {item.split("=")[0].strip(): item.split("=")[1].strip() for item in entry_points["console_scripts"]}
-    assert scripts["deepfm-train"] == "deepfm_graph.cli:train_main"
-    assert scripts["deepfm-predict"] == "deepfm_graph.cli:predict_main"
+def test_pyproject_declares_the_console_scripts_and_each_resolves_to_a_function():
+    tomllib = pytest.importorskip("tomllib")
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts == {"deepfm-train": "deepfm_graph.cli:train_main", "deepfm-predict": "deepfm_graph.cli:predict_main",
+                       "deepfm-porto": "deepfm_graph.cli:porto_main", "deepfm-benchmark": "deepfm_graph.benchmark:main"}
+    for target in scripts.values():
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function))
 
 
 def test_scripts_train_help_exits_0():

@@ -13,15 +13,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import OneHotEncoder
 
-from deepfm_graph import DeepFM, gini_norm
+from deepfm_graph import DeepFM, gini_norm, params
 from deepfm_graph.features import DataParser, FeatureDictionary
 
-CLASSIC_PARAMS = {  # the classic reference's example dict, unchanged
-    "use_fm": True, "use_deep": True, "embedding_size": 8, "dropout_fm": [1.0, 1.0],
-    "deep_layers": [32, 32], "dropout_deep": [0.5, 0.5, 0.5], "deep_layers_activation": "relu",
-    "epoch": 3, "batch_size": 1024, "learning_rate": 0.001, "optimizer_type": "adam", "batch_norm": 1,
-    "batch_norm_decay": 0.995, "l2_reg": 0.01, "verbose": False, "eval_metric": gini_norm, "random_seed": 2017,
-}
+pytestmark = pytest.mark.slow  # fits models
+
+# The classic reference's example dict as it writes it: lists, a metric callable, use_fm/use_deep.
+CLASSIC_PARAMS = {key: list(value) if isinstance(value, tuple) else value
+                  for key, value in params.CLASSIC_PARAMS.items()}
+CLASSIC_PARAMS |= {"use_fm": True, "use_deep": True, "epoch": 3, "verbose": False, "eval_metric": gini_norm}
 
 
 def small(**params):
@@ -129,11 +129,17 @@ def test_reference_early_stopping_rule_needs_five_worsening_epochs():
     assert not model._should_stop()
 
 
-def test_refit_trains_on_train_plus_valid(planted):
+def test_refit_trains_on_train_plus_valid_until_the_best_epochs_training_score(planted):
     Xi, Xv, y, feature_size = planted
-    model = small(feature_size=feature_size, epoch=3, eval_train=True)
-    model.fit(Xi[:3000], Xv[:3000], y[:3000], Xi[3000:], Xv[3000:], y[3000:], refit=True)
-    assert 1 <= model.refit_epochs_ <= 100
+    data = (Xi[:3000], Xv[:3000], y[:3000], Xi[3000:], Xv[3000:], y[3000:])
+    plain = small(feature_size=feature_size, epoch=3, eval_train=True).fit(*data)
+    model = small(feature_size=feature_size, epoch=3, eval_train=True).fit(*data, refit=True)
+    assert model.train_result_ == plain.train_result_  # the same run up to the refit
+    assert not np.array_equal(model.predict(Xi, Xv), plain.predict(Xi, Xv))  # then more training
+    # The reference's rule: stop once the score on train + valid reaches the best epoch's training score.
+    target = model.train_result_[model.best_epoch_]
+    reached = model.evaluate(Xi, Xv, y)
+    assert reached >= target - 0.001 or model.refit_epochs_ == 100
 
 
 def test_regression_with_mse_and_rmse(planted):
@@ -249,7 +255,8 @@ def test_porto_three_fold_cv_gini_clearly_above_zero(shared_data):
     df, ignore = porto_frame(shared_data)
     scores = []
     for train_idx, valid_idx in StratifiedKFold(3, shuffle=True, random_state=0).split(df, df["target"]):
-        fd = FeatureDictionary(dfTrain=df.iloc[train_idx], numeric_cols=PORTO_NUMERIC, ignore_cols=ignore, missing_value=-1)
+        fd = FeatureDictionary(dfTrain=df.iloc[train_idx], numeric_cols=PORTO_NUMERIC, ignore_cols=ignore,
+                               missing_value=-1)
         parser = DataParser(fd)
         Xi, Xv, y = parser.parse(df=df.iloc[train_idx], has_label=True)
         Xi_va, Xv_va, y_va = parser.parse(df=df.iloc[valid_idx], has_label=True)

@@ -15,6 +15,8 @@ from sklearn.base import clone
 
 from deepfm_graph import DeepFM, gini_norm, persistence
 
+pytestmark = pytest.mark.slow  # fits, saves and resumes models, some in subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,7 +36,8 @@ def test_save_load_round_trip_keeps_predictions_params_and_attributes(raw_model,
 
 def test_builtin_callable_is_saved_by_name_and_custom_one_is_refused(raw_model, tmp_path):
     def fitted_with(metric):
-        return clone(raw_model.model).set_params(eval_metric=metric, epoch=1).fit(raw_model.Xi, raw_model.Xv, raw_model.y)
+        model = clone(raw_model.model).set_params(eval_metric=metric, epoch=1)
+        return model.fit(raw_model.Xi, raw_model.Xv, raw_model.y)
 
     fitted_with(gini_norm).save(tmp_path / "named")
     assert json.loads((tmp_path / "named" / "model.json").read_text())["params"]["eval_metric"] == "gini_norm"

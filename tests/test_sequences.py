@@ -12,6 +12,8 @@ from deepfm_graph import DeepFM
 from deepfm_graph.features.spec import FeatureArrays
 from deepfm_graph.graph import BATCH_NORM_EPSILON
 
+pytestmark = pytest.mark.slow  # fits models with sequence fields
+
 # Index layout: 3 single-valued fields of 5 values (0-14); sequence A: tokens 15-24, padding 25,
 # 3 slots, mean weights; sequence B: tokens 26-37, padding 38, 4 slots, sum weights.
 FIELD_SIZE, VALUES_PER_FIELD = 3, 5

@@ -11,6 +11,8 @@ import pytest
 from deepfm_graph import DeepFM, serving
 from deepfm_graph.features import FeatureDictionary
 
+pytestmark = pytest.mark.slow  # exports SavedModels and loads them in fresh processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -136,7 +138,8 @@ def test_saved_model_of_a_schema_model_serves_every_kind_in_a_fresh_process(tmp_
         lists = ["|".join(rng.choice(tokens, size=rng.integers(0, 4), replace=False)) for _ in range(rows)]
         return pd.DataFrame({
             "count": np.where(rng.random(rows) < 0.1, np.nan, rng.geometric(0.05, rows) - 1.0),
-            "price": rng.normal(10, 3, rows), "city": rng.choice(["a", "b", "c", "d", "rare"], rows, p=[.3, .3, .2, .19, .01]),
+            "price": rng.normal(10, 3, rows),
+            "city": rng.choice(["a", "b", "c", "d", "rare"], rows, p=[.3, .3, .2, .19, .01]),
             "device": [f"dev{i}" for i in rng.integers(0, 5000, rows)], "genres": lists,
             "tags": ["/".join(rng.choice(tokens, size=rng.integers(1, 3))) for _ in range(rows)]})
 
@@ -155,7 +158,8 @@ def test_saved_model_of_a_schema_model_serves_every_kind_in_a_fresh_process(tmp_
     raw = spec.raw_inputs(test)
     np.savez(tmp_path / "inputs.npz", Xi=T.Xi, Xv=T.Xv, **{f"s{s}_{k}": a for s, pair in enumerate(T.Xs)
                                                            for k, a in zip(("index", "weight"), pair)},
-             **{f"raw_{k}": np.asarray(v, dtype=np.float64 if k in ("count", "price") else str) for k, v in raw.items()})
+             **{f"raw_{k}": np.asarray(v, dtype=np.float64 if k in ("count", "price") else str)
+                for k, v in raw.items()})
     script = textwrap.dedent(f"""
         import numpy as np, tensorflow as tf
         d = np.load(r"{tmp_path / 'inputs.npz'}")

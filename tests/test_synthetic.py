@@ -13,8 +13,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from deepfm_graph import _porto_stats as stats
 from deepfm_graph import synthetic
-from deepfm_graph.porto import (CATEGORICAL_COLS, FEATURE_COLUMNS, MISSING_COLUMNS, NUMERIC_COLS,
-                                validate_porto_frame)
+from deepfm_graph.porto import CATEGORICAL_COLS, FEATURE_COLUMNS, MISSING_COLUMNS, NUMERIC_COLS, validate_porto_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,6 +16,8 @@ from deepfm_graph import workflow
 from deepfm_graph.porto import add_engineered_features
 from deepfm_graph.synthetic import make_porto_data
 
+pytestmark = pytest.mark.slow  # each test runs the Porto workflow or its script
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_porto.py"
 SEED = 3
 MODEL_NAMES = ("DeepFM", "FM", "DNN")

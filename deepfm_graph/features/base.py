@@ -20,20 +20,14 @@ import difflib
 import numpy as np
 import pandas as pd
 
+from ..checks import is_int, is_real  # noqa: F401  (the kinds' option checks import them from here)
+
 KINDS = {}  # kind name -> Column subclass
 
 
 def register(cls):
     KINDS[cls.kind] = cls
     return cls
-
-
-def is_int(x):
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def is_real(x):
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
 
 
 def unknown_key_error(what, key, known):

@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 from sklearn.exceptions import NotFittedError
 
+from ..checks import native, repeated
 from ..jsonfiles import JsonRoundTrip
 
 FORMAT_VERSION = 1
@@ -68,7 +69,7 @@ def read_header(path):
         header = next(csv.reader(f), None)
     if not header:
         raise ValueError(f"{path} is empty")
-    duplicated = sorted({name for name in header if header.count(name) > 1})
+    duplicated = repeated(header)
     if duplicated:
         raise ValueError(f"{path} has duplicated column names: {duplicated}")
     return header
@@ -125,7 +126,7 @@ def _check_frame(df, what):
     """Raise unless ``df`` is a non-empty DataFrame with unique column names."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"the {what} must be a pandas DataFrame, got {type(df).__name__}")
-    duplicated = list(df.columns[df.columns.duplicated()])
+    duplicated = repeated(df.columns)
     if duplicated:
         raise ValueError(f"the {what} has duplicated column names: {duplicated}")
     if len(df) == 0:
@@ -146,10 +147,6 @@ def _names(columns, argument):
 
 def _is_nan(value):
     return isinstance(value, float) and math.isnan(value)
-
-
-def _native(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _sort_key(value):
@@ -210,7 +207,7 @@ def _fit_vocabulary(col, columns):
     """Sorted distinct values of the Series ``columns``, NaN (if present) last."""
     values = np.concatenate([s.to_numpy(dtype=object) for s in columns])
     missing = pd.isna(values)
-    distinct = [_native(v) for v in pd.unique(values[~missing])]
+    distinct = [native(v) for v in pd.unique(values[~missing])]
     for value in distinct:
         if not isinstance(value, (str, int, float)):
             raise ValueError(
@@ -335,7 +332,7 @@ class FeatureDictionary(JsonRoundTrip):
         invalid = numbers.isna().to_numpy() & raw.notna().to_numpy()
         if invalid.any():
             row = int(np.flatnonzero(invalid)[0])
-            where = f"row {row}" + (f" (id {_native(df[self.id_col].iloc[row])!r})" if self.id_col in df.columns else "")
+            where = f"row {row}" + (f" (id {native(df[self.id_col].iloc[row])!r})" if self.id_col in df.columns else "")
             raise ValueError(f"numeric column {col!r} holds non-numeric {raw.iloc[row]!r} at {where}")
         x = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
         if np.isinf(x).any():

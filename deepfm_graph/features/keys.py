@@ -16,6 +16,8 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from ..checks import native
+
 FNV_OFFSET = 0x811C9DC5
 FNV_PRIME = 0x01000193
 MIX_1, MIX_2 = 0x7FEB352D, 0x846CA68B  # lowbias32 (C. Wellons)
@@ -24,7 +26,7 @@ EXACT_FLOAT_INTEGERS = 2.0 ** 53
 
 def canonical_key(value):
     """The key of one categorical value (see the module docstring)."""
-    value = value.item() if isinstance(value, np.generic) else value
+    value = native(value)
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return ""
     if isinstance(value, str):

@@ -28,6 +28,7 @@ import csv
 import numpy as np
 import pandas as pd
 
+from ..checks import native, repeated
 from ..jsonfiles import read_json_object
 from .base import KINDS, unknown_key_error
 from .spec import FeatureSpec
@@ -96,7 +97,7 @@ class DatasetSchema:
         if self.names is not None:
             if not isinstance(self.names, (list, tuple)) or not all(isinstance(n, str) and n for n in self.names):
                 fail("'names' must be a list of column names")
-            duplicated = sorted({n for n in self.names if self.names.count(n) > 1})
+            duplicated = repeated(self.names)
             if duplicated:
                 fail(f"'names' lists {duplicated} more than once")
         elif not self.header:
@@ -177,7 +178,7 @@ class DatasetSchema:
                 raise SchemaError(f"{path} has {len(first)} fields a line (separator {self.sep!r}), the schema's "
                                   f"'names' {len(self.names)}")
             return list(self.names)
-        duplicated = sorted({name for name in first if first.count(name) > 1})
+        duplicated = repeated(first)
         if duplicated:
             raise SchemaError(f"{path} has duplicated column names: {duplicated}")
         return first
@@ -211,19 +212,16 @@ class DatasetSchema:
             raise SchemaError(f"the {source} has no label column {self.label!r}")
         raw = df[self.label]
 
-        def cell(row):
-            value = raw.iloc[row]
-            return value.item() if isinstance(value, np.generic) else value
-
         y = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~np.isfinite(y)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise SchemaError(f"label column {self.label!r} holds {cell(row)!r} at row {df.index[row]}: not a number")
+            raise SchemaError(f"label column {self.label!r} holds {native(raw.iloc[row])!r} at row {df.index[row]}: "
+                              "not a number")
         if self.task == "binary" and not np.isin(y, (0.0, 1.0)).all():
             row = int(np.flatnonzero(~np.isin(y, (0.0, 1.0)))[0])
-            raise SchemaError(f"label column {self.label!r} holds {cell(row)!r} at row {df.index[row]}; task 'binary' "
-                              "needs 0/1 labels (use task 'regression' for real values)")
+            raise SchemaError(f"label column {self.label!r} holds {native(raw.iloc[row])!r} at row {df.index[row]}; "
+                              "task 'binary' needs 0/1 labels (use task 'regression' for real values)")
         return y.astype(np.float32)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from ..checks import repeated
 from ..jsonfiles import JsonRoundTrip
 from .base import KINDS, Column
 from .dictionary import _aligned_empty, _check_frame
@@ -51,7 +52,7 @@ class FeatureSpec(JsonRoundTrip):
             if not isinstance(column, Column):
                 raise TypeError(f"FeatureSpec takes feature columns (numeric, categorical, ...), got {column!r}")
         names = [c.name for c in columns]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
+        duplicated = repeated(names)
         if duplicated:
             raise ValueError(f"columns named more than once: {duplicated}")
         if not any(not c.multi_valued for c in columns):
