@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .params import CLASSIC_PARAMS, LAYOUTS, PORTO_FOLDS, PORTO_MODELS
+from .params import CLASSIC_PARAMS, LAYOUTS, PORTO_FOLDS, PORTO_MODELS, TRAIN_PARAMS, VALID_FRAC
 
 
 def _positive_int(text):
@@ -43,8 +43,9 @@ def train_parser():
     split = parser.add_mutually_exclusive_group()
     split.add_argument("--folds", type=_positive_int, help="K-fold cross-validation (stratified for binary)")
     split.add_argument("--valid-frac", type=_fraction,
-                       help="held-out validation fraction (default 0.2 when --folds is not given)")
-    parser.add_argument("--epochs", type=_positive_int, help="maximum epochs (default 20; early stopping, patience 3)")
+                       help=f"held-out validation fraction (default {VALID_FRAC} when --folds is not given)")
+    parser.add_argument("--epochs", type=_positive_int, help=f"maximum epochs (default {TRAIN_PARAMS['epoch']}; "
+                        f"early stopping, patience {TRAIN_PARAMS['patience']})")
     parser.add_argument("--params", type=Path, metavar="P.json", help="JSON object of DeepFM parameters")
     parser.add_argument("--group-col", help="user column: report precision/recall/NDCG/MAP/hit rate @10 per user")
     parser.add_argument("--quiet", action="store_true", help="print only the final metrics")

@@ -23,18 +23,15 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from . import __version__, metrics, serving
 from .atomic import atomic_write
 from .estimator import DeepFM
+from .params import TRAIN_PARAMS, VALID_FRAC, merge
 from .plots import plot_learning_curves
 
-DEFAULT_PARAMS = {  # beside the classic reference's: early stopping on a validation part, no batch norm
-    "embedding_size": 8, "deep_layers": (64, 32), "dropout_deep": (0.9, 0.9, 0.9), "dropout_fm": (1.0, 1.0),
-    "epoch": 20, "batch_size": 256, "learning_rate": 0.001, "optimizer_type": "adam", "batch_norm": 0,
-    "l2_reg": 0.0, "l2_reg_embedding": 0.0, "patience": 3, "random_seed": 2024, "verbose": True,
-}
+DEFAULT_PARAMS = TRAIN_PARAMS
 TASKS = {  # task -> loss, the metric that selects the epoch, the metrics reported
     "binary": ("logloss", "auc", ("auc", "logloss")),
     "regression": ("mse", "rmse", ("rmse", "mae")),
 }
-DEFAULT_VALID_FRAC = 0.2
+DEFAULT_VALID_FRAC = VALID_FRAC
 RANKING_K = 10
 RELEVANT_RATING = 4.0  # regression: a label >= this is relevant for the ranking metrics
 DERIVED_PARAMS = ("feature_size", "field_size", "loss_type", "eval_metric")
@@ -56,14 +53,7 @@ def resolve_params(task, file_params=None, epochs=None):
             raise ExperimentError(f"params: {key!r} is set from the schema and the data; remove it")
         if key not in DeepFM().get_params():
             raise ExperimentError(f"params: unknown DeepFM parameter {key!r}")
-    params = {**DEFAULT_PARAMS, **file_params}
-    if epochs is not None:
-        params["epoch"] = epochs
-    for key in ("dropout_fm", "deep_layers", "dropout_deep"):
-        if isinstance(params[key], list):
-            params[key] = tuple(params[key])
-    if "deep_layers" in file_params and "dropout_deep" not in file_params and isinstance(params["deep_layers"], tuple):
-        params["dropout_deep"] = DEFAULT_PARAMS["dropout_deep"][:1] * (len(params["deep_layers"]) + 1)
+    params = merge(DEFAULT_PARAMS, {**file_params, **({} if epochs is None else {"epoch": epochs})})
     loss, metric, _ = TASKS[task]
     params.update(loss_type=loss, eval_metric=metric)
     try:

@@ -35,7 +35,7 @@ from .estimator import DeepFM
 from .features import DataParser, FeatureDictionary, feature_fields
 from .jsonfiles import read_json_object
 from .metrics import gini_norm, resolve_metric
-from .params import CLASSIC_PARAMS, PORTO_FOLDS, PORTO_MODELS
+from .params import CLASSIC_PARAMS, PORTO_FOLDS, PORTO_MODELS, merge
 from .plots import plot_learning_curves
 from .porto import ID_COL, LABEL_COL, MISSING_VALUE, add_engineered_features, column_roles, read_porto_csv
 
@@ -47,7 +47,6 @@ MODEL_DIR = "model"
 DERIVED_PARAMS = ("feature_size", "field_size")
 # Column roles may sit in a params file beside the DeepFM parameters.
 ROLE_KEYS = ("numeric_cols", "ignore_cols")
-_SEQUENCE_PARAMS = ("dropout_fm", "deep_layers", "dropout_deep")
 _CURVE_LABELS = {"gini_norm": "Normalized Gini", "gini": "Gini", "auc": "AUC", "logloss": "Logloss"}
 
 
@@ -87,15 +86,7 @@ def resolve_params(file_params=None, overrides=None):
     """
     given = {**(file_params or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
     roles = {key: given.pop(key, None) for key in ROLE_KEYS}
-    params = {**DEFAULT_PARAMS, **given}
-    for key in _SEQUENCE_PARAMS:  # JSON gives lists; the estimator convention is tuples
-        if isinstance(params[key], list):
-            params[key] = tuple(params[key])
-    if "dropout_deep" not in given and "deep_layers" in given:
-        try:
-            params["dropout_deep"] = DEFAULT_PARAMS["dropout_deep"][:1] * (len(params["deep_layers"]) + 1)
-        except TypeError:
-            pass  # not a sequence: the check below names deep_layers
+    params = merge(DEFAULT_PARAMS, given)
     try:
         DeepFM(**params)._check_params()
     except (TypeError, ValueError) as error:
