@@ -30,6 +30,21 @@ def make_planted(n_rows=6000, n_fields=8, values_per_field=6, seed=0):
     return Xi, Xv, y, n_fields * values_per_field
 
 
+def numpy_deep_layers(w, a, batch_norm):
+    """The deep stack in numpy from ``get_weights()``: ReLU layers, batch norm with the moving statistics."""
+    from deepfm_graph.graph import BATCH_NORM_EPSILON
+
+    i = 0
+    while f"layer_{i}" in w:
+        a = a @ w[f"layer_{i}"] + w[f"bias_{i}"]
+        if batch_norm:
+            a = (a - w[f"bn_mean_{i}"]) / np.sqrt(w[f"bn_variance_{i}"] + BATCH_NORM_EPSILON)
+            a = a * w[f"bn_scale_{i}"] + w[f"bn_offset_{i}"]
+        a = np.maximum(a, 0)
+        i += 1
+    return a
+
+
 @pytest.fixture(scope="session")
 def planted():
     return make_planted()

@@ -3,6 +3,7 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import numpy_deep_layers
 
 from deepfm_graph import DeepFM
 from deepfm_graph.graph import BATCH_NORM_EPSILON
@@ -14,15 +15,7 @@ def numpy_forward(w, Xi, Xv, layout, use_fm=True, use_deep=True, batch_norm=Fals
     first = w["feature_bias"][Xi, 0] * Xv  # N * F
     emb = w["feature_embeddings"][Xi] * Xv[:, :, None]  # N * F * K
     second = sum(emb[:, i] * emb[:, j] for i, j in itertools.combinations(range(n_fields), 2))  # N * K
-    deep = emb.reshape(n_rows, -1)
-    i = 0
-    while f"layer_{i}" in w:
-        deep = deep @ w[f"layer_{i}"] + w[f"bias_{i}"]
-        if batch_norm:
-            deep = (deep - w[f"bn_mean_{i}"]) / np.sqrt(w[f"bn_variance_{i}"] + BATCH_NORM_EPSILON)
-            deep = deep * w[f"bn_scale_{i}"] + w[f"bn_offset_{i}"]
-        deep = np.maximum(deep, 0)
-        i += 1
+    deep = numpy_deep_layers(w, emb.reshape(n_rows, -1), batch_norm)
     if layout == "paper":
         logit = w["output_bias"][0] + np.zeros(n_rows)
         if use_fm:

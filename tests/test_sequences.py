@@ -5,12 +5,12 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import numpy_deep_layers
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from deepfm_graph import DeepFM
 from deepfm_graph.features.spec import FeatureArrays
-from deepfm_graph.graph import BATCH_NORM_EPSILON
 
 pytestmark = pytest.mark.slow  # fits models with sequence fields
 
@@ -100,7 +100,7 @@ def numpy_forward(w, X, layout, batch_norm=False):
     embeddings = np.concatenate([V[X.Xi] * X.Xv[:, :, None]] + [e[:, None] for e in pooled], 1)  # N * (F+S) * K
     second = pairwise_sum(embeddings)
     deep_input = embeddings.reshape(len(X), -1)  # the single fields, then the sequence fields
-    deep = deep_layers(w, deep_input, batch_norm)
+    deep = numpy_deep_layers(w, deep_input, batch_norm)
     if layout == "paper":
         logit = w["output_bias"][0] + first.sum(1) + second.sum(1) + (deep @ w["deep_projection"])[:, 0]
     else:
@@ -111,19 +111,6 @@ def numpy_forward(w, X, layout, batch_norm=False):
 def pairwise_sum(embeddings):
     """sum_{i<j} e_i * e_j over axis 1 (N * fields * K -> N * K)."""
     return sum(embeddings[:, a] * embeddings[:, b] for a, b in itertools.combinations(range(embeddings.shape[1]), 2))
-
-
-def deep_layers(w, a, batch_norm):
-    """ReLU layers; batch norm with the moving statistics, unfolded."""
-    i = 0
-    while f"layer_{i}" in w:
-        a = a @ w[f"layer_{i}"] + w[f"bias_{i}"]
-        if batch_norm:
-            a = (a - w[f"bn_mean_{i}"]) / np.sqrt(w[f"bn_variance_{i}"] + BATCH_NORM_EPSILON)
-            a = a * w[f"bn_scale_{i}"] + w[f"bn_offset_{i}"]
-        a = np.maximum(a, 0)
-        i += 1
-    return a
 
 
 def run_terms(model, X):
@@ -173,7 +160,7 @@ def test_pooled_terms_and_predictions_match_numpy(data, layout, batch_norm):
 
     # The deep input is [e_1 .. e_F, e_A, e_B]: the sequence blocks first would give another deep output.
     swapped = np.roll(deep_input.reshape(len(X), -1, 4), 2, axis=1).reshape(len(X), -1)
-    assert not np.allclose(deep_layers(w, swapped, batch_norm), got_deep, atol=1e-3)
+    assert not np.allclose(numpy_deep_layers(w, swapped, batch_norm), got_deep, atol=1e-3)
 
 
 def test_no_interactions_inside_a_sequence_field(data, fitted):
