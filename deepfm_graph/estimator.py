@@ -204,6 +204,8 @@ class DeepFM(BaseEstimator):
         expected = getattr(self, "sequence_lengths_", None)
         if expected is not None and len(Xs) != len(expected):
             raise ValueError(f"{name} has {len(Xs)} sequence fields, the model expects {len(expected)}")
+        feature_size = getattr(self, "feature_size_", None) or (self.feature_size if is_int(self.feature_size)
+                                                                else None)  # at fit: the parameter
         blocks = []
         for s, pair in enumerate(Xs):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
@@ -216,8 +218,6 @@ class DeepFM(BaseEstimator):
                 raise ValueError(f"{name}[{s}] has {index.shape[1]} slots, the model expects {expected[s]}")
             if not np.issubdtype(index.dtype, np.integer):
                 raise TypeError(f"{name}[{s}] index must hold integer feature indices, got dtype {index.dtype}")
-            feature_size = getattr(self, "feature_size_", None) or (self.feature_size if is_int(self.feature_size)
-                                                                    else None)  # at fit: the parameter
             if index.min() < 0 or (feature_size is not None and index.max() >= feature_size):
                 bad = (index < 0) | (index >= (feature_size or np.iinfo(np.int64).max))
                 raise ValueError(f"{name}[{s}] index holds feature index {index[tuple(np.argwhere(bad)[0])]} outside "
