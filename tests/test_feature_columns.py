@@ -866,3 +866,73 @@ def test_movielens_genres_as_sequence_has_17_genres_and_as_categorical_79_combin
 
     as_categorical = FeatureSpec([Categorical("genres")]).fit(df)
     assert len(np.unique(as_categorical.transform(df).Xi[:, 0])) == n_combinations
+
+
+# ------------------------------------------------------------------ one pass over chunks
+def every_kind_frame(n=503, seed=11):
+    rng = np.random.default_rng(seed)
+    tokens = np.array(["a", "b", "c", "d", "e"])
+    return pd.DataFrame({
+        "count": np.where(rng.random(n) < 0.1, np.nan, rng.geometric(0.1, n) - 1.0),
+        "level": rng.normal(3, 2, n), "price": rng.normal(10, 3, n),
+        "city": rng.choice(["x", "y", "z", "rare"], n, p=[.4, .4, .19, .01]),
+        "device": [f"d{i}" for i in rng.integers(0, 300, n)],
+        "tags": ["|".join(rng.choice(tokens, rng.integers(0, 5))) for _ in range(n)]})
+
+
+def every_kind_spec():
+    return FeatureSpec([Numeric("count", transform="log1p"), Numeric("level", scaling="minmax"),
+                        Numeric("price", transform="bucketize", bins=7), Categorical("city", min_count=8),
+                        Hashed("device", buckets=32), Sequence("tags", min_count=2)])
+
+
+def test_fit_in_one_chunk_is_fit():
+    df = every_kind_frame()
+    assert every_kind_spec().fit_chunks([df]).to_dict() == every_kind_spec().fit(df).to_dict()
+
+
+def test_fit_over_chunks_equals_the_whole_frame_fit():
+    df = every_kind_frame()
+    whole = every_kind_spec().fit(df)
+    chunked = every_kind_spec().fit_chunks(df.iloc[start:start + 37] for start in range(0, len(df), 37))
+    for a, b in zip(whole.to_dict()["columns"], chunked.to_dict()["columns"]):
+        fitted_a, fitted_b = a.pop("fitted"), b.pop("fitted")
+        assert a == b
+        assert fitted_a.keys() == fitted_b.keys()
+        for key in fitted_a:  # vocabularies, edges, max_len exactly; merged moments to float rounding
+            assert fitted_b[key] == (pytest.approx(fitted_a[key], rel=1e-12) if key in ("center", "scale")
+                                     else fitted_a[key]), (a["name"], key)
+    x = np.sign(df["count"]) * np.log1p(np.abs(df["count"]))  # numpy's own moments of the log1p counts
+    count = chunked.columns[0]
+    assert count.center_ == pytest.approx(np.nanmean(x), rel=1e-12)
+    assert count.scale_ == pytest.approx(np.nanstd(x), rel=1e-12)
+    a, b = whole.transform(df), chunked.transform(df)
+    np.testing.assert_array_equal(a.Xi, b.Xi)
+    np.testing.assert_allclose(a.Xv, b.Xv, rtol=1e-6)
+    for (index_a, weight_a), (index_b, weight_b) in zip(a.Xs, b.Xs):
+        np.testing.assert_array_equal(index_a, index_b)
+        np.testing.assert_array_equal(weight_a, weight_b)
+
+
+def test_bucketize_beyond_the_sample_capacity_keeps_a_uniform_sample():
+    from deepfm_graph.features.numeric import QuantileSample
+
+    values = np.random.default_rng(3).random(20_000)
+    sample = QuantileSample("u", capacity=2_000)
+    for start in range(0, values.size, 1_500):
+        sample.add(values[start:start + 1_500])
+    assert sample.seen == 20_000 and sample.values.size == 2_000 and np.isin(sample.values, values).all()
+    np.testing.assert_allclose(np.quantile(sample.values, [0.1, 0.5, 0.9]), [0.1, 0.5, 0.9], atol=0.03)
+    again = QuantileSample("u", capacity=2_000)
+    for start in range(0, values.size, 1_500):
+        again.add(values[start:start + 1_500])
+    np.testing.assert_array_equal(again.values, sample.values)  # seeded by the column name
+
+
+def test_a_wrong_sequence_separator_is_found_over_chunks():
+    chunks = [pd.Series(["a", "b"] * 5), pd.Series(["a,b", "c,d"] * 5)]
+    column = Sequence("g").start_fit()
+    for chunk in chunks:
+        column.partial_fit(chunk)
+    with pytest.raises(ValueError, match=r"no value holds the separator sep='\|', but 50% hold ','"):
+        column.finish_fit()

@@ -360,3 +360,18 @@ def test_movielens_sample_through_the_docstring_example_schema(shared_data):
     n_tokens = raw["genres"].str.count(r"\|") + 1
     np.testing.assert_allclose(weight.sum(1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal((weight > 0).sum(1), n_tokens)
+
+
+def test_fit_spec_reads_the_file_in_chunks_and_equals_the_whole_read_fit(tmp_path):
+    rng = np.random.default_rng(4)
+    n = 1_000
+    frame = pd.DataFrame({"y": rng.integers(0, 2, n), "c": rng.choice(["p", "q", "007"], n),
+                          "g": ["|".join(rng.choice(list("abcd"), rng.integers(0, 4))) for _ in range(n)],
+                          "x": rng.geometric(0.2, n)})
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    s = schema(label="y", columns={"g": {"kind": "sequence"}, "x": {"kind": "numeric", "transform": "bucketize"}})
+    chunked = s.fit_spec(path, chunksize=64)
+    whole = s.feature_spec(s.file_columns(path)).fit(s.read(path))
+    assert chunked.to_dict() == whole.to_dict()
+    assert chunked.columns[0].vocabulary_ == ["007", "p", "q"]  # read as text: "007" stays "007"

@@ -5,7 +5,10 @@ A ``Column`` is one feature column of a table, of one *kind* (``numeric``, ``cat
 entry), fitted on the training rows only, and then owns ``size`` consecutive feature indices,
 numbered from 0 here; ``FeatureSpec`` places the columns one after the other. Each kind owns:
 
-    fit(values)          learn from a training Series; returns self
+    fit(values)          learn from a training Series; returns self. Or in one pass over chunks:
+                         start_fit(), partial_fit(values) per chunk, finish_fit(). A kind defines
+                         _accumulate(state, values) -> state (its running state: counts, moments,
+                         a bounded sample) and _finish(state), which sets the fitted attributes.
     transform(values)    single-valued kinds: (index int64 N, value float32 N)
                          multi-valued kinds:  (index int32 N*L, weight float32 N*L)
     to_dict/from_dict    its options and fitted state as JSON-ready values, exactly
@@ -57,6 +60,32 @@ class Column:
 
     def _check_options(self):
         """Raise ``ValueError`` naming the column for an invalid option."""
+
+    # -- fitting: in one call, or in one pass over chunks (a file larger than memory)
+    def fit(self, values):
+        """Fit on the training Series ``values``; returns self."""
+        return self.start_fit().partial_fit(values).finish_fit()
+
+    def start_fit(self):
+        self._running = None
+        return self
+
+    def partial_fit(self, values):
+        """Take one chunk (a Series) of the training rows into the running state; returns self."""
+        self._running = self._accumulate(self._running, values)
+        return self
+
+    def finish_fit(self):
+        """Set the fitted attributes from the chunks taken so far; returns self."""
+        state, self._running = self._running, None
+        self._finish(state)
+        return self
+
+    def _accumulate(self, state, values):
+        return state
+
+    def _finish(self, state):
+        raise NotImplementedError
 
     def _fail(self, problem):
         return ValueError(f"column {self.name!r} ({self.kind}): {problem}")

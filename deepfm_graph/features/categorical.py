@@ -29,10 +29,15 @@ class _Keyed(Column):
         return "string"
 
 
-def fit_vocabulary(keys, min_count):
-    """Sorted distinct keys (object array of str) seen at least ``min_count`` times."""
-    counts = pd.Series(keys, dtype=object).value_counts(sort=False)
-    return sorted(counts.index[counts.to_numpy() >= min_count])
+def count_keys(counts, keys):
+    """``counts`` (a Series key -> count, or None) with the keys (object array of str) added."""
+    chunk = pd.Series(keys, dtype=object).value_counts(sort=False)
+    return chunk if counts is None else counts.add(chunk, fill_value=0)
+
+
+def frequent_keys(counts, min_count):
+    """Sorted keys counted at least ``min_count`` times."""
+    return [] if counts is None else sorted(counts.index[counts.to_numpy() >= min_count])
 
 
 def check_min_count(column):
@@ -57,9 +62,11 @@ class Categorical(_Keyed):
     def _check_options(self):
         check_min_count(self)
 
-    def fit(self, values):
-        self.set_fitted_state({"vocabulary": fit_vocabulary(canonical_keys(values), self.min_count)})
-        return self
+    def _accumulate(self, counts, values):
+        return count_keys(counts, canonical_keys(values))
+
+    def _finish(self, counts):
+        self.set_fitted_state({"vocabulary": frequent_keys(counts, self.min_count)})
 
     @property
     def oov_index_(self):
@@ -109,9 +116,8 @@ class Hashed(_Keyed):
     def _check_options(self):
         check_buckets(self, required=True)
 
-    def fit(self, values):
+    def _finish(self, state):
         self.size_ = self.buckets
-        return self
 
     def transform(self, values):
         index = hash_keys(canonical_keys(values)).astype(np.int64) % self.buckets

@@ -17,11 +17,32 @@ import numpy as np
 from .base import Column, float_values, is_int, is_real, register
 
 TRANSFORMS = ("none", "log1p", "bucketize")
+QUANTILE_SAMPLE = 1_000_000  # bucketize: quantiles are exact up to this many training values, sampled beyond
 SCALINGS = ("standard", "minmax", "none")
 
 
 def signed_log1p(x):
     return np.sign(x) * np.log1p(np.abs(x))
+
+
+class QuantileSample:
+    """A uniform random sample of at most ``capacity`` values of a stream, for quantiles: every
+    value while they fit (then quantiles are exact), after that each value seen is in the sample
+    with the same probability. Seeded by the column name: the same data give the same sample."""
+
+    def __init__(self, name, capacity=QUANTILE_SAMPLE):
+        self.capacity, self.seen, self.values = capacity, 0, np.zeros(0)
+        self.rng = np.random.default_rng(list(name.encode("utf-8")) or [0])
+
+    def add(self, values):
+        kept = np.concatenate([self.values, values])
+        if kept.size > self.capacity:  # old sample stands for self.seen values, the new ones for themselves
+            from_old = self.rng.hypergeometric(self.seen, values.size, self.capacity)
+            kept = np.concatenate([self.rng.choice(self.values, from_old, replace=False),
+                                   self.rng.choice(values, self.capacity - from_old, replace=False)])
+        self.seen += values.size
+        self.values = kept
+        return self
 
 
 @register
@@ -50,23 +71,36 @@ class Numeric(Column):
             x = signed_log1p(x)
         return x, missing
 
-    def fit(self, values):
+    def _accumulate(self, state, values):
+        """Running state: the observed values' moments ``(n, mean, M2, min, max)``, merged chunk by
+        chunk (Chan et al.), or for ``bucketize`` a uniform sample of them (``QuantileSample``)."""
         x, missing = self._values(values)
         observed = x[~missing]
         if self.transformation == "bucketize":
+            return (state or QuantileSample(self.name)).add(observed)
+        if observed.size == 0:
+            return state
+        mean = observed.mean()
+        chunk = (observed.size, mean, float(((observed - mean) ** 2).sum()), observed.min(), observed.max())
+        if state is None:
+            return chunk
+        n_a, mean_a, m2_a, min_a, max_a = state
+        n = n_a + chunk[0]
+        delta = chunk[1] - mean_a
+        return (n, mean_a + delta * chunk[0] / n, m2_a + chunk[2] + delta ** 2 * n_a * chunk[0] / n,
+                min(min_a, chunk[3]), max(max_a, chunk[4]))
+
+    def _finish(self, state):
+        if self.transformation == "bucketize":
+            observed = state.values if state is not None else np.zeros(0)
             quantiles = np.quantile(observed, np.linspace(0, 1, self.bins + 1)[1:-1]) if observed.size else []
-            self.edges_ = [float(e) for e in np.unique(quantiles)]
-            self.size_ = len(self.edges_) + 2  # the bins, then "missing"
-            return self
+            self.set_fitted_state({"edges": list(np.unique(quantiles))})
+            return
         center, scale = 0.0, 1.0
-        if self.scaling != "none" and observed.size:
-            if self.scaling == "standard":
-                center, scale = observed.mean(), observed.std()
-            else:
-                center, scale = observed.min(), observed.max() - observed.min()
-        self.center_, self.scale_ = float(center), float(scale) if scale != 0 else 1.0
-        self.size_ = 1
-        return self
+        if self.scaling != "none" and state is not None:
+            n, mean, m2, low, high = state
+            center, scale = (mean, np.sqrt(m2 / n)) if self.scaling == "standard" else (low, high - low)
+        self.set_fitted_state({"center": float(center), "scale": float(scale) if scale != 0 else 1.0})
 
     def transform(self, values):
         x, missing = self._values(values)

@@ -162,6 +162,11 @@ class DatasetSchema:
         except ValueError as err:
             raise SchemaError(f"schema: {err}") from None
 
+    def fit_spec(self, path, chunksize=100_000):
+        """A ``FeatureSpec`` fitted in one pass over the file ``path`` read in chunks of ``chunksize``
+        rows: memory bounded by the vocabularies, not by the file (``FeatureSpec.fit_chunks``)."""
+        return self.feature_spec(self.file_columns(path)).fit_chunks(self.read(path, chunksize=chunksize))
+
     def file_columns(self, path):
         """The column names of the file ``path`` under this schema (header or ``names``)."""
         try:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Column, is_int, register
-from .categorical import check_buckets, check_min_count, fit_vocabulary, tf_buckets, vocabulary_table
+from .categorical import check_buckets, check_min_count, count_keys, frequent_keys, tf_buckets, vocabulary_table
 from .keys import canonical_keys, hash_keys
 
 POOLINGS = ("mean", "sum")
@@ -64,26 +64,44 @@ class Sequence(Column):
         keep = keys != ""
         return flat.index.to_numpy(np.int64)[keep], keys[keep]
 
-    def _check_separator(self, values):
-        """Raise when no training cell holds ``sep`` but many hold another separator."""
+    def _separators(self, values):
+        """Per separator (``sep`` first, then ``OTHER_SEPARATORS``): the text cells holding it and one
+        example, plus the number of text cells."""
         text = values.dropna().astype(object)
-        if pd.api.types.infer_dtype(text) != "string" or text.str.contains(self.sep, regex=False).any():
-            return
-        for other in OTHER_SEPARATORS:
-            share = text.str.contains(other, regex=False).mean()
-            if other != self.sep and share >= 0.1:
-                raise self._fail(f"no value holds the separator sep={self.sep!r}, but {share:.0%} hold {other!r} "
-                                 f"(such as {text[text.str.contains(other, regex=False)].iloc[0]!r}); is sep right?")
+        if pd.api.types.infer_dtype(text) != "string":
+            return {}, 0
+        found = {}
+        for separator in (self.sep, *OTHER_SEPARATORS):
+            holds = text.str.contains(separator, regex=False)
+            found[separator] = (int(holds.sum()), text[holds].iloc[0] if holds.any() else None)
+        return found, len(text)
 
-    def fit(self, values):
-        self._check_separator(values)
+    def _accumulate(self, state, values):
+        """Running state: token counts (vocabulary) or None (hashed), the longest list, and the
+        separators seen in text cells."""
+        counts, longest, separators, cells = state or (None, 0, {}, 0)
         rows, keys = self.tokens(values)
-        lengths = np.bincount(rows, minlength=len(values))
-        state = {"max_len": self.max_len or max(int(lengths.max(initial=0)), 1)}
         if self.buckets is None:
-            state["vocabulary"] = fit_vocabulary(keys, self.min_count)
+            counts = count_keys(counts, keys)
+        longest = max(longest, int(np.bincount(rows, minlength=1).max()))
+        found, text_cells = self._separators(values)
+        for separator, (n, example) in found.items():
+            total, first = separators.get(separator, (0, None))
+            separators[separator] = (total + n, first if first is not None else example)
+        return counts, longest, separators, cells + text_cells
+
+    def _finish(self, state):
+        counts, longest, separators, cells = state or (None, 0, {}, 0)
+        # A wrong separator: no training cell holds sep, but many hold another one.
+        if cells and not separators.get(self.sep, (0, None))[0]:
+            for other, (n, example) in separators.items():
+                if other != self.sep and n >= 0.1 * cells:
+                    raise self._fail(f"no value holds the separator sep={self.sep!r}, but {n / cells:.0%} hold "
+                                     f"{other!r} (such as {example!r}); is sep right?")
+        state = {"max_len": self.max_len or max(longest, 1)}
+        if self.buckets is None:
+            state["vocabulary"] = frequent_keys(counts, self.min_count)
         self.set_fitted_state(state)
-        return self
 
     def fitted_state(self):
         state = {"max_len": self.max_len_}

@@ -80,9 +80,24 @@ class FeatureSpec(JsonRoundTrip):
 
     def fit(self, df):
         """Fit every column on the training frame ``df``; returns self."""
-        self._check_frame(df, "training frame")
+        return self.fit_chunks([df])
+
+    def fit_chunks(self, chunks):
+        """Fit every column in one pass over the training rows given as frames (a file read in chunks,
+        ``DatasetSchema.read(path, chunksize=...)``); memory is bounded by what the columns keep
+        (vocabulary counts, moments, a bounded sample for quantiles), not by the rows. Returns self."""
         for column in self.columns:
-            column.fit(df[column.name])
+            column.start_fit()
+        rows = 0
+        for df in chunks:
+            self._check_frame(df, "training frame")
+            for column in self.columns:
+                column.partial_fit(df[column.name])
+            rows += len(df)
+        if rows == 0:
+            raise ValueError("the training data has no rows")
+        for column in self.columns:
+            column.finish_fit()
         return self
 
     def fit_transform(self, df):
