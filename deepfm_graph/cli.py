@@ -253,6 +253,7 @@ def porto_main(argv=None):
 
     configure_tensorflow()
     from . import workflow
+    from .estimator import DivergenceError
     from .porto import PortoSchemaError
 
     progress = None if args.quiet else print
@@ -275,6 +276,8 @@ def porto_main(argv=None):
         results = workflow.run_cv(train_df, test_df, args.models, params, args.folds, params["random_seed"],
                                   numeric_cols, ignore_cols, progress=progress)
         written = workflow.write_outputs(results, args.out, {"train": str(train_path), "test": str(test_path)})
+    except DivergenceError as error:
+        return _fail(parser, error)
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted; each file under {args.out} is whole (written atomically)",
               file=sys.stderr)

@@ -29,6 +29,10 @@ PREDICT_RUN_VALUES = 8192 * 39 * 8
 REFIT_MAX_EPOCHS = 100  # the reference's cap when refitting on train + valid
 
 
+class DivergenceError(ValueError):
+    """Training diverged: a weight became NaN or infinite. The model is left unfitted."""
+
+
 def _check(condition, message):
     if not condition:
         raise ValueError(message)
@@ -300,6 +304,7 @@ class DeepFM(BaseEstimator):
         for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
             start = time.perf_counter()
             self._train_epoch(train, y, epoch)
+            self._check_finite(epoch)
             self.epoch_seconds_.append(time.perf_counter() - start)
             self.n_epochs_ = epoch + 1
             if self.eval_train:
@@ -384,6 +389,14 @@ class DeepFM(BaseEstimator):
             self.session_.run(g.train_op, {**g.feed(X, rows), g.label: y[rows], g.dropout_keep_fm: keep_fm,
                                            g.dropout_keep_deep: keep_deep, g.train_phase: True})
 
+    def _check_finite(self, epoch):
+        """Raise ``DivergenceError`` (and leave the model unfitted) when a weight is no longer finite."""
+        if self.session_.run(self._graph.weights_finite):
+            return
+        self._close_session()
+        raise DivergenceError(f"training diverged in epoch {epoch + 1}: a weight became NaN or infinite; lower "
+                              f"learning_rate (now {self.learning_rate!r})")
+
     def _better(self, a, b):
         return a > b if self.greater_is_better_ else a < b
 
@@ -401,6 +414,7 @@ class DeepFM(BaseEstimator):
             raise ValueError("refit needs eval_train=True: it stops on the best epoch's training score")
         for extra in range(REFIT_MAX_EPOCHS):
             self._train_epoch(X, y, self.n_epochs_ + extra)
+            self._check_finite(self.n_epochs_ + extra)
             score = self._score(X, y)
             if abs(score - target) < 0.001 or self._better(score, target):
                 break

@@ -454,6 +454,7 @@ class DeepFMGraph:
     train_op: tf.Operation  # one step on a fed batch (training_loop "feed"; else None)
     epoch_loop: EpochLoop  # one epoch on the data held in the graph (training_loop "graph"; else None)
     init_op: tf.Operation
+    weights_finite: tf.Tensor  # bool scalar: every weight (moving statistics included) is finite
     weight_setters: dict  # name -> (placeholder, assign op), to load numpy weights
 
     def feed(self, arrays, rows=slice(None)):
@@ -503,9 +504,12 @@ def build_graph(cfg, training_loop="graph"):
         else:
             epoch_loop = _epoch_loop(weights, cfg, optimizer, global_step)
         init_op = tf.global_variables_initializer()
+        weights_finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in weights.values()]),
+                                       name="weights_finite")
         weight_setters = {}
         for name, var in weights.items():
             value = tf.placeholder(var.dtype.base_dtype, var.shape, name=f"{name}_value")
             weight_setters[name] = (value, var.assign(value, read_value=False))
     return DeepFMGraph(graph, cfg, weights, feat_index, feat_value, sequences, label, keep_fm, keep_deep, train_phase,
-                       global_step, infer_fwd, out, predict_out, step_op, epoch_loop, init_op, weight_setters)
+                       global_step, infer_fwd, out, predict_out, step_op, epoch_loop, init_op, weights_finite,
+                       weight_setters)

@@ -24,6 +24,7 @@ import tensorflow.compat.v1 as tf
 from sklearn.exceptions import NotFittedError
 
 from deepfm_graph import DeepFM, serving
+from deepfm_graph.estimator import DivergenceError
 from deepfm_graph.features import (
     Categorical,
     DataParser,
@@ -119,6 +120,15 @@ def set_json(**changes):
     def breaks(path):
         path.write_text(json.dumps(json.loads(path.read_text()) | changes))
     return breaks
+
+
+def diverged(w):
+    """A model whose fit diverged (caught), as a user's script might keep it."""
+    model = DeepFM(feature_size=w.fd.feat_dim, optimizer_type="gd", learning_rate=1e30, epoch=3,
+                   embedding_size=2, deep_layers=(4,), dropout_deep=(1.0, 1.0))
+    with pytest.raises(DivergenceError):
+        model.fit(w.Xi[:60], w.Xv[:60], np.arange(60) % 2)
+    return model
 
 
 def schema(**entries):
@@ -284,6 +294,12 @@ CASES = [
     Case("sequence_only_spec", lambda w: FeatureSpec([Sequence("g")]), ValueError, r"single-valued feature column"),
     Case("spec_frame_lacks_column", lambda w: FeatureSpec([Numeric("ps_car_13"), Categorical("gone")]).fit(w.train),
          ValueError, r"the training frame lacks feature columns \['gone'\]"),
+    # ---- training that diverges (the model is left unfitted)
+    Case("diverging_gradient_descent", lambda w: w.fit(optimizer_type="gd", learning_rate=1e30, epoch=2),
+         DivergenceError, r"training diverged in epoch \d: a weight became NaN or infinite; lower learning_rate "
+                          r"\(now 1e\+30\)"),
+    Case("diverged_model_is_not_fitted", lambda w: diverged(w).predict(w.Xi, w.Xv), NotFittedError,
+         "not fitted yet"),
     # ---- resumable training
     Case("resume_without_checkpoint_dir", lambda w: DeepFM().fit(w.Xi, w.Xv, np.zeros(len(w.Xi)), resume=True),
          ValueError, "resume=True needs checkpoint_dir"),
@@ -388,6 +404,13 @@ SCRIPT_CASES = [
                r"schema file .*absent\.json.* cannot be read"),
     ScriptCase("train_unknown_param", "train.py", lambda w: train_argv(w, {"label": "target"}) + ["--params", str(
         w.csv('{"embeding_size": 4}', "params.json"))], r"unknown DeepFM parameter 'embeding_size'"),
+    ScriptCase("train_diverging", "train.py", lambda w: train_argv(w, {"label": "target", "id": "id"}) + [
+        "--params", str(w.csv('{"optimizer_type": "gd", "learning_rate": 1e30}', "diverge.json"))],
+               r"training diverged in epoch \d+: a weight became NaN or infinite; lower learning_rate"),
+    ScriptCase("train_porto_diverging", "train_porto.py", lambda w: [
+        "--models", "deepfm", "--folds", "2", "--epochs", "3", "--learning-rate", "1e30", "--quiet", "--out",
+        str(w.dir / "porto-out"), "--params", str(w.csv('{"optimizer_type": "gd"}', "gd.json"))],
+               r"training diverged in epoch \d+"),
     ScriptCase("train_porto_missing_train_file", "train_porto.py", lambda w: porto_argv(w.dir / "absent.csv"),
                r"absent\.csv"),
     ScriptCase("train_porto_empty_train_file", "train_porto.py", lambda w: porto_argv(w.csv("", "empty.csv")),
