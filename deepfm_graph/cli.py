@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from .params import CLASSIC_PARAMS, LAYOUTS, PORTO_FOLDS, PORTO_MODELS, TRAIN_PARAMS, VALID_FRAC
+from .params import CLASSIC_PARAMS, DEFAULT_CHUNK_ROWS, LAYOUTS, PORTO_FOLDS, PORTO_MODELS, TRAIN_PARAMS, VALID_FRAC
 
 
 def _positive_int(text):
@@ -48,6 +48,10 @@ def train_parser():
                         f"early stopping, patience {TRAIN_PARAMS['patience']})")
     parser.add_argument("--params", type=Path, metavar="P.json", help="JSON object of DeepFM parameters")
     parser.add_argument("--group-col", help="user column: report precision/recall/NDCG/MAP/hit rate @10 per user")
+    parser.add_argument("--stream", action="store_true",
+                        help="train from the file in chunks, never loading it whole (held-out rows validate)")
+    parser.add_argument("--chunk-rows", type=_positive_int, default=DEFAULT_CHUNK_ROWS,
+                        help=f"rows per chunk with --stream (default {DEFAULT_CHUNK_ROWS})")
     parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
     return parser
 
@@ -83,7 +87,7 @@ def train_main(argv=None):
             if absent:
                 raise ValueError(f"{args.test} lacks feature columns {absent}")
         experiment = Experiment(schema, args.train, params, args.test, args.folds, args.valid_frac, args.group_col,
-                                progress)
+                                progress, args.stream, args.chunk_rows)
         model = experiment.run()
         summary = write_outputs(experiment, model, args.out)
     except (ValueError, TypeError, OSError) as err:

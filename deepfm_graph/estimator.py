@@ -271,11 +271,7 @@ class DeepFM(BaseEstimator):
         """
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        layers, activation, self.metric_name_, self._metric, self.greater_is_better_ = self._check_params()
-        self.fitted_params_ = self.get_params(deep=False)  # set_params after fit leaves the model as fitted
-        self._close_session()
-        for name in ("feature_size_", "refit_epochs_", "feature_dictionary_", "sequence_lengths_"):
-            self.__dict__.pop(name, None)
+        layers, activation = self._begin_fit()
         self.field_size_ = self.field_size  # _check_X holds the data to it; None: taken from the data
         train = self._check_X(Xi_train, Xv_train, "_train", Xs)
         self.field_size_ = train.Xi.shape[1]
@@ -310,12 +306,7 @@ class DeepFM(BaseEstimator):
             if self.eval_train:
                 self.train_result_.append(self._score(train, y))
             if has_valid:
-                self.valid_result_.append(self._score(valid, y_va))
-                best = self.best_epoch_
-                if best is None or self._better(self.valid_result_[-1], self.valid_result_[best]):
-                    self.best_epoch_ = epoch
-                    if early_stopping:
-                        best_weights = self.get_weights()
+                best_weights = self._track_valid(epoch, self._score(valid, y_va), early_stopping, best_weights)
             self._report(epoch, time.perf_counter() - start)
             stopped = early_stopping and self._should_stop()
             if checkpoint_dir is not None:
@@ -330,6 +321,78 @@ class DeepFM(BaseEstimator):
                                        for a, b in zip(train.Xs, valid.Xs)))
             self._refit(both, np.concatenate([y, y_va]))
         return self
+
+    def fit_stream(self, source, early_stopping=False):
+        """Train on the chunks of ``source`` (``batches.FileSource`` with a fitted spec): per epoch one
+        pass over its training rows, each chunk shuffled and trained by the epoch kernel while the
+        next is read, then a pass scoring its held-out rows for ``valid_result_`` (``early_stopping``
+        as in ``fit``). Memory holds about two chunks, not the file. ``eval_train`` is not used
+        (scoring the training rows would take another pass). Chunk 0's row order is the in-memory
+        ``fit``'s, so a source of one chunk without held-out rows trains exactly as ``fit`` does.
+        """
+        spec = source.spec
+        if spec is None:
+            raise ValueError("the source's feature spec is not fitted: call source.fit_spec() first")
+        layers, activation = self._begin_fit()
+        self.field_size_, self.sequence_lengths_ = spec.field_size, tuple(spec.sequence_lengths)
+        self.feature_size_ = spec.feat_dim
+        if self.feature_size is not None and self.feature_size != spec.feat_dim:
+            raise ValueError(f"feature_size={self.feature_size} differs from the spec's feat_dim={spec.feat_dim}")
+        bias = self._base_rate_bias(np.array([source.label_mean], np.float32))
+        self._start_session(self._graph_config(layers, activation, bias), self.training_loop)
+        self.train_result_, self.valid_result_, self.epoch_seconds_ = [], [], []
+        self.best_epoch_, best_weights = None, None
+        for epoch in range(self.epoch):
+            start = time.perf_counter()
+            for k, train in enumerate(source.training()):
+                y = self._check_y(train.y, len(train), "y")
+                self._train_rows(self._check_part(train), y, self._chunk_order(len(train), epoch, k))
+                self._check_finite(epoch)
+            self.epoch_seconds_.append(time.perf_counter() - start)
+            self.n_epochs_ = epoch + 1
+            labels, predictions = self.predict_parts(source.held_out())
+            if len(labels):
+                best_weights = self._track_valid(epoch, float(self._metric(labels, predictions)), early_stopping,
+                                                 best_weights)
+            self._report(epoch, time.perf_counter() - start)
+            if early_stopping and self.valid_result_ and self._should_stop():
+                break
+        if early_stopping and best_weights is not None:
+            self._set_weights(best_weights)
+        self.feature_dictionary_ = spec
+        return self
+
+    def predict_parts(self, parts):
+        """``(labels, predictions)`` of the ``batches.Part`` s of ``parts`` (such as a source's held-out
+        rows), concatenated; empty arrays for none."""
+        labels, predictions = [np.zeros(0, np.float32)], [np.zeros(0, np.float32)]
+        for part in parts:
+            labels.append(part.y)
+            predictions.append(self._predict_checked(self._check_part(part)))
+        return np.concatenate(labels), np.concatenate(predictions)
+
+    def _check_part(self, part):
+        """A source's ``Part`` checked as ``fit`` checks arrays."""
+        return self._check_X(part.X.Xi, part.X.Xv, Xs=part.X.Xs)
+
+    def _begin_fit(self):
+        """Validate the parameters and forget an earlier fit; returns ``(layers, activation)``."""
+        layers, activation, self.metric_name_, self._metric, self.greater_is_better_ = self._check_params()
+        self.fitted_params_ = self.get_params(deep=False)  # set_params after fit leaves the model as fitted
+        self._close_session()
+        for name in ("feature_size_", "refit_epochs_", "feature_dictionary_", "sequence_lengths_"):
+            self.__dict__.pop(name, None)
+        return layers, activation
+
+    def _track_valid(self, epoch, score, early_stopping, best_weights):
+        """Record an epoch's validation ``score``; returns the best epoch's weights (with early stopping)."""
+        self.valid_result_.append(score)
+        best = self.best_epoch_
+        if best is None or self._better(score, self.valid_result_[best]):
+            self.best_epoch_ = epoch
+            if early_stopping:
+                best_weights = self.get_weights()
+        return best_weights
 
     def _graph_config(self, layers, activation, output_bias):
         return G.GraphConfig(
@@ -372,10 +435,19 @@ class DeepFM(BaseEstimator):
         """The seeded shuffle of one epoch (a pure function of seed and epoch)."""
         return np.random.default_rng([self.random_seed, epoch]).permutation(n_rows).astype(np.int32)
 
+    def _chunk_order(self, n_rows, epoch, chunk):
+        """The seeded shuffle of one chunk in one epoch; chunk 0's is the whole data's ``_epoch_order``."""
+        if chunk == 0:
+            return self._epoch_order(n_rows, epoch)
+        return np.random.default_rng([self.random_seed, epoch, chunk]).permutation(n_rows).astype(np.int32)
+
     def _train_epoch(self, X, y, epoch):
         """One pass over ``X`` (``FeatureArrays``) in shuffled batches of ``batch_size``, the last
         partial one included."""
-        order = self._epoch_order(len(X), epoch)
+        self._train_rows(X, y, self._epoch_order(len(X), epoch))
+
+    def _train_rows(self, X, y, order):
+        """Train on the rows of ``X`` (``FeatureArrays``) in the ``order`` given, in batches of ``batch_size``."""
         if self._graph.epoch_loop is not None:  # training_loop="graph"
             loop = self._graph.epoch_loop
             arrays = (X.Xi, X.Xv, y) + _flat(X)[2:]
@@ -424,7 +496,7 @@ class DeepFM(BaseEstimator):
         if not self.verbose or (epoch + 1) % int(self.verbose):
             return
         parts = [f"[{epoch + 1}]"]
-        if self.eval_train:
+        if self.train_result_:  # fit_stream scores no training rows
             parts.append(f"train-{self.metric_name_}={self.train_result_[-1]:.4f}")
         if self.valid_result_:
             parts.append(f"valid-{self.metric_name_}={self.valid_result_[-1]:.4f}")

@@ -22,6 +22,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from . import __version__, metrics, serving
 from .atomic import atomic_write
+from .batches import DEFAULT_CHUNK_ROWS, FileSource
 from .estimator import DeepFM
 from .params import TRAIN_PARAMS, VALID_FRAC, merge
 from .plots import plot_learning_curves
@@ -101,6 +102,8 @@ class Experiment:
     valid_frac: float = None
     group_col: str = None
     progress: object = print
+    stream: bool = False  # train from the file in chunks (batches.FileSource) instead of loading it
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
     fold_results: list = field(default_factory=list)
 
     def say(self, line):
@@ -142,13 +145,17 @@ class Experiment:
         return spec, X, model
 
     def run(self):
-        """Read, validate, fit the final model; returns ``(model, summary dict)``."""
+        """Read, validate, fit the final model; returns it."""
         start = time.perf_counter()
+        self._fold_params = {**self.params, "verbose": self.params.get("verbose") if self.progress else False}
+        if self.stream:
+            model = self._run_stream()
+            self.seconds = time.perf_counter() - start
+            return model
         df = self.schema.read(self.train_path)
         self.check(df.columns)
         y = self.schema.labels(df, str(self.train_path))
         self.say(f"train {self.train_path}: {len(df):,} rows, task {self.schema.task}")
-        self._fold_params = {**self.params, "verbose": self.params.get("verbose") if self.progress else False}
         splits = self.splits(y)
         for k, (train_rows, valid_rows) in enumerate(splits):
             self.fold_results.append(self._fit_fold(df, y, train_rows, valid_rows, k, len(splits)))
@@ -161,6 +168,29 @@ class Experiment:
             model.fit(X.Xi, X.Xv, y, Xs=X.Xs)
             model.feature_dictionary_ = spec
         self.seconds = time.perf_counter() - start
+        return model
+
+    def _run_stream(self):
+        """Train from the file in chunks: the spec fitted in one pass over the training rows, then
+        ``DeepFM.fit_stream`` with early stopping on the held-out rows (a hash of the row number)."""
+        if self.folds is not None:
+            raise ExperimentError("--stream trains on one held-out fraction, not on --folds")
+        if self.group_col is not None:
+            raise ExperimentError("--group-col (ranking metrics) is not available with --stream yet")
+        start = time.perf_counter()
+        source = FileSource(self.schema, self.train_path, self.chunk_rows, self.valid_frac or DEFAULT_VALID_FRAC)
+        spec, label_mean = source.fit_spec()
+        self.say(f"train {self.train_path}: streamed in chunks of {self.chunk_rows:,} rows, task "
+                 f"{self.schema.task}, label mean {label_mean:.4f}")
+        model = DeepFM(**self._fold_params, feature_size=spec.feat_dim).fit_stream(source, early_stopping=True)
+        y, predictions = model.predict_parts(source.held_out())  # by the kept (best epoch's) weights
+        if not len(y):
+            raise ExperimentError(f"no rows of {self.train_path} were held out for validation")
+        result = task_metrics(self.schema.task, y, predictions)
+        self.fold_results.append(FoldResult(source.training_rows, len(y), int(model.best_epoch_), int(model.n_epochs_),
+                                            list(model.valid_result_), [], result, time.perf_counter() - start))
+        self.say("streamed: best epoch {}, {}".format(model.best_epoch_ + 1, ", ".join(
+            f"{name} {value:.5f}" for name, value in result.items())))
         return model
 
     def _fit_fold(self, df, y, train_rows, valid_rows, k, n_folds):
@@ -206,9 +236,12 @@ class Experiment:
         names = TASKS[self.schema.task][2]
         folds = [vars(f) for f in self.fold_results]
         mean = {name: float(np.mean([f.metrics[name] for f in self.fold_results])) for name in names}
+        validation = {"folds": self.folds} if self.folds else {"valid_frac": self.valid_frac or DEFAULT_VALID_FRAC}
+        if self.stream:
+            validation.update(stream=True, chunk_rows=self.chunk_rows,
+                              held_out="rows whose row-number hash < valid_frac")
         return {"task": self.schema.task, "train": str(self.train_path), "test": None if self.test_path is None
-                else str(self.test_path), "validation": {"folds": self.folds} if self.folds else
-                {"valid_frac": self.valid_frac or DEFAULT_VALID_FRAC},
+                else str(self.test_path), "validation": validation,
                 "eval_metric": TASKS[self.schema.task][1], "valid_mean": mean, "folds": folds,
                 "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
                 "schema": self.schema.to_dict(), "seconds": self.seconds, "deepfm_graph": __version__}

@@ -28,6 +28,7 @@ TRAIN_PARAMS = {
     "l2_reg": 0.0, "l2_reg_embedding": 0.0, "patience": 3, "random_seed": 2024, "verbose": True,
 }
 VALID_FRAC = 0.2  # deepfm-train's held-out fraction when no --folds are given
+DEFAULT_CHUNK_ROWS = 1_000_000  # rows per chunk when training from files (--stream): the epoch kernel's full speed
 
 SEQUENCE_PARAMS = ("dropout_fm", "deep_layers", "dropout_deep")
 
