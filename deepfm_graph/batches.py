@@ -12,9 +12,12 @@ Shuffling is within a chunk (a seeded permutation per chunk and epoch), not glob
 chunk are never mixed with another's. Not there yet: shuffling across chunks, a binary cache of
 the encoded chunks for later epochs, checkpoints in the middle of a stream.
 """
+import json
 import queue
+import shutil
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +25,7 @@ from .features import FeatureArrays
 from .params import DEFAULT_CHUNK_ROWS
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+CACHE_KEY, CACHE_COMPLETE = "key.json", "complete"
 
 
 @dataclass
@@ -96,14 +100,20 @@ class FileSource:
     held-out ones left out) and returns ``(spec, label mean)``; ``training()`` and ``held_out()``
     then yield the training or the held-out rows of each chunk as a ``Part`` encoded by that spec,
     read ahead on a background thread.
+
+    ``cache_dir``: the first complete pass also writes each encoded chunk there as ``.npy`` arrays;
+    later passes memory-map them instead of parsing text again (parsing is the slow part on 2
+    cores). A cache is used only for the same file (path, size, modification time), chunking,
+    held-out fraction and spec; an interrupted pass leaves no usable cache.
     """
 
-    def __init__(self, schema, path, chunk_rows=DEFAULT_CHUNK_ROWS, valid_frac=0.0):
+    def __init__(self, schema, path, chunk_rows=DEFAULT_CHUNK_ROWS, valid_frac=0.0, cache_dir=None):
         if not (isinstance(chunk_rows, (int, np.integer)) and chunk_rows >= 1):
             raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
         if not 0.0 <= valid_frac < 1.0:
             raise ValueError(f"valid_frac must be in [0, 1), got {valid_frac!r}")
         self.schema, self.path, self.chunk_rows, self.valid_frac = schema, path, int(chunk_rows), valid_frac
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.spec, self.label_mean, self.training_rows = None, None, None
 
     def _frames(self, held=False):
@@ -142,7 +152,21 @@ class FileSource:
     def _parts(self, held):
         if self.spec is None:
             raise ValueError("the source's feature spec is not fitted: call fit_spec() first")
-        return prefetch(self._encode(frame) for frame in self._frames(held))
+        encoded = (self._encode(frame) for frame in self._frames(held))
+        if self.cache_dir is None:
+            return prefetch(encoded)
+        directory = self.cache_dir / ("held_out" if held else "training")
+        key = self._cache_key()
+        if (directory / CACHE_COMPLETE).exists() and _read_text(directory / CACHE_KEY) == key:
+            return prefetch(_load_parts(directory))
+        return prefetch(_write_through(encoded, directory, key))
+
+    def _cache_key(self):
+        """What a cache depends on, as JSON text: the file's identity, the chunking, the spec."""
+        stat = Path(self.path).stat()
+        return json.dumps({"path": str(Path(self.path).resolve()), "size": stat.st_size,
+                           "mtime_ns": stat.st_mtime_ns, "chunk_rows": self.chunk_rows,
+                           "valid_frac": self.valid_frac, "spec": self.spec.to_json()}, sort_keys=True)
 
     def training(self):
         """The training rows, a ``Part`` per chunk (one pass over the file, read ahead)."""
@@ -152,3 +176,45 @@ class FileSource:
         """The held-out rows, a ``Part`` per chunk (one pass over the file, read ahead); none without
         ``valid_frac``."""
         return self._parts(held=True) if self.valid_frac > 0 else iter(())
+
+
+# ---------------------------------------------------------------- cache of encoded chunks
+def _read_text(path):
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _save_part(directory, part):
+    directory.mkdir(parents=True)
+    arrays = {"Xi": part.X.Xi, "Xv": part.X.Xv, "y": part.y}
+    for s, (index, weight) in enumerate(part.X.Xs):
+        arrays[f"seq_index_{s}"], arrays[f"seq_weight_{s}"] = index, weight
+    for name, array in arrays.items():
+        np.save(directory / f"{name}.npy", array)
+
+
+def _load_part(directory):
+    def load(name):
+        return np.load(directory / f"{name}.npy", mmap_mode="r")
+
+    n_sequences = len(list(directory.glob("seq_index_*.npy")))
+    sequences = tuple((load(f"seq_index_{s}"), load(f"seq_weight_{s}")) for s in range(n_sequences))
+    return Part(FeatureArrays(load("Xi"), load("Xv"), sequences), load("y"))
+
+
+def _write_through(parts, directory, key):
+    """Yield ``parts``, saving each under ``directory``; mark the cache complete after the last."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    (directory / CACHE_KEY).write_text(key, encoding="utf-8")
+    for k, part in enumerate(parts):
+        _save_part(directory / f"{k:06d}", part)
+        yield part
+    (directory / CACHE_COMPLETE).write_text("", encoding="utf-8")
+
+
+def _load_parts(directory):
+    for chunk in sorted(p for p in directory.iterdir() if p.is_dir()):
+        yield _load_part(chunk)

@@ -52,6 +52,8 @@ def train_parser():
                         help="train from the file in chunks, never loading it whole (held-out rows validate)")
     parser.add_argument("--chunk-rows", type=_positive_int, default=DEFAULT_CHUNK_ROWS,
                         help=f"rows per chunk with --stream (default {DEFAULT_CHUNK_ROWS})")
+    parser.add_argument("--cache-dir", type=Path, help="with --stream: keep the encoded chunks here between "
+                        "epochs and runs (default: a temporary directory, removed at the end)")
     parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
     return parser
 
@@ -87,7 +89,7 @@ def train_main(argv=None):
             if absent:
                 raise ValueError(f"{args.test} lacks feature columns {absent}")
         experiment = Experiment(schema, args.train, params, args.test, args.folds, args.valid_frac, args.group_col,
-                                progress, args.stream, args.chunk_rows)
+                                progress, args.stream, args.chunk_rows, args.cache_dir)
         model = experiment.run()
         summary = write_outputs(experiment, model, args.out)
     except (ValueError, TypeError, OSError) as err:

@@ -11,7 +11,9 @@
                code ``deepfm-predict`` runs), and its metrics when the file holds the label
     outputs:   ``metrics.json``, ``learning_curve.png``, ``model/``, ``predictions.csv``, atomically
 """
+import contextlib
 import json
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +106,7 @@ class Experiment:
     progress: object = print
     stream: bool = False  # train from the file in chunks (batches.FileSource) instead of loading it
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    cache_dir: str = None  # with stream: where encoded chunks are kept between epochs (None: a temporary one)
     fold_results: list = field(default_factory=list)
 
     def say(self, line):
@@ -177,8 +180,14 @@ class Experiment:
             raise ExperimentError("--stream trains on one held-out fraction, not on --folds")
         if self.group_col is not None:
             raise ExperimentError("--group-col (ranking metrics) is not available with --stream yet")
+        with (tempfile.TemporaryDirectory(prefix="deepfm-cache-") if self.cache_dir is None
+              else contextlib.nullcontext(self.cache_dir)) as cache_dir:
+            return self._fit_stream(cache_dir)
+
+    def _fit_stream(self, cache_dir):
         start = time.perf_counter()
-        source = FileSource(self.schema, self.train_path, self.chunk_rows, self.valid_frac or DEFAULT_VALID_FRAC)
+        source = FileSource(self.schema, self.train_path, self.chunk_rows, self.valid_frac or DEFAULT_VALID_FRAC,
+                            cache_dir)
         spec, label_mean = source.fit_spec()
         self.say(f"train {self.train_path}: streamed in chunks of {self.chunk_rows:,} rows, task "
                  f"{self.schema.task}, label mean {label_mean:.4f}")

@@ -132,3 +132,50 @@ def test_deepfm_train_stream_writes_what_deepfm_predict_reproduces(tmp_path, cap
     capsys.readouterr()
     assert cli.train_main(args + ["--folds", "2"]) == 2
     assert "not on --folds" in capsys.readouterr().err
+
+
+def test_the_cache_gives_the_parts_of_a_pass_over_the_text(schema, tmp_path):
+    source = FileSource(schema, CRITEO / "train.tsv", chunk_rows=3_000, valid_frac=0.2, cache_dir=tmp_path)
+    source.fit_spec()
+    plain = FileSource(schema, CRITEO / "train.tsv", chunk_rows=3_000, valid_frac=0.2)
+    plain.spec = source.spec
+    for _ in range(2):  # the first pass writes the cache, the second reads it
+        for parts_a, parts_b in ((source.training(), plain.training()), (source.held_out(), plain.held_out())):
+            parts_a, parts_b = list(parts_a), list(parts_b)
+            assert len(parts_a) == len(parts_b)
+            for a, b in zip(parts_a, parts_b):
+                np.testing.assert_array_equal(a.X.Xi, b.X.Xi)
+                np.testing.assert_array_equal(a.X.Xv, b.X.Xv)
+                np.testing.assert_array_equal(a.y, b.y)
+    assert (tmp_path / "training" / "complete").exists() and (tmp_path / "held_out" / "complete").exists()
+    assert isinstance(next(iter(source.training())).X.Xi, np.memmap)  # read from the cache
+
+
+def test_an_interrupted_or_outdated_cache_is_not_used(schema, tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_bytes((CRITEO / "train.tsv").read_bytes())
+    cache = tmp_path / "cache"
+    source = FileSource(schema, path, chunk_rows=3_000, cache_dir=cache)
+    source.fit_spec()
+    parts = source.training()
+    next(parts)
+    parts.close()  # stopped after the first chunk
+    assert not (cache / "training" / "complete").exists()
+    assert sum(len(p) for p in source.training()) == 10_000  # rebuilt whole
+    assert (cache / "training" / "complete").exists()
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:5_000]) + "\n")  # another file at the same path
+    assert sum(len(p) for p in source.training()) == 5_000
+
+
+@pytest.mark.slow
+def test_a_stream_with_a_cache_trains_exactly_as_without(schema, tmp_path):
+    def fit(cache_dir):
+        source = FileSource(schema, CRITEO / "train.tsv", chunk_rows=2_500, valid_frac=0.2, cache_dir=cache_dir)
+        source.fit_spec()
+        return source, DeepFM(**{**SMALL, "epoch": 3}).fit_stream(source)
+
+    (source, cached), (_, plain) = fit(tmp_path), fit(None)
+    T = source.spec.transform(schema.read(CRITEO / "test.tsv"))
+    np.testing.assert_array_equal(cached.predict(T.Xi, T.Xv, T.Xs), plain.predict(T.Xi, T.Xv, T.Xs))
+    assert cached.valid_result_ == plain.valid_result_
