@@ -9,8 +9,8 @@ by a hash of the row number: the same rows in every pass) is held out for valida
 ``DeepFM.fit_stream`` trains from it; ``serving.predict_table`` predicts files the same way.
 
 Shuffling is within a chunk (a seeded permutation per chunk and epoch), not global: rows of one
-chunk are never mixed with another's. Not there yet: shuffling across chunks, a binary cache of
-the encoded chunks for later epochs, checkpoints in the middle of a stream.
+chunk are never mixed with another's. Not there yet: shuffling across chunks, checkpoints in the
+middle of a stream.
 """
 import json
 import queue
