@@ -45,6 +45,22 @@ def numpy_deep_layers(w, a, batch_norm):
     return a
 
 
+def perturb_batch_norm(model, seed=5):
+    """Set the fitted model's batch-norm statistics and affine parameters far from their initial 0 / 1
+    (so an unfolded or ignored batch norm would show); returns the model's weights after that."""
+    w, rng = model.get_weights(), np.random.default_rng(seed)
+    i = 0
+    while f"bn_mean_{i}" in w:
+        units = w[f"bias_{i}"].shape
+        w[f"bn_mean_{i}"] = rng.normal(0, 0.5, units).astype(np.float32)
+        w[f"bn_variance_{i}"] = rng.uniform(0.05, 3.0, units).astype(np.float32)
+        w[f"bn_scale_{i}"] = rng.uniform(0.3, 2.0, units).astype(np.float32)
+        w[f"bn_offset_{i}"] = rng.normal(0, 0.5, units).astype(np.float32)
+        i += 1
+    model._set_weights(w)
+    return w
+
+
 @pytest.fixture(scope="session")
 def planted():
     return make_planted()

@@ -3,7 +3,7 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import numpy_deep_layers
+from conftest import numpy_deep_layers, perturb_batch_norm
 
 from deepfm_graph import DeepFM
 from deepfm_graph.graph import BATCH_NORM_EPSILON
@@ -76,14 +76,7 @@ def test_batch_norm_inference_uses_moving_statistics(data):
 @pytest.mark.parametrize("layout", ["paper", "concat"])
 def test_batch_norm_folded_into_the_layers_at_inference_matches_numpy(data, layout):
     model = fit_model(data, batch_norm=1, layout=layout)
-    w, rng = model.get_weights(), np.random.default_rng(5)
-    for i in range(2):  # statistics and affine parameters far from their initial 0 / 1
-        units = w[f"bias_{i}"].shape
-        w[f"bn_mean_{i}"] = rng.normal(0, 0.5, units).astype(np.float32)
-        w[f"bn_variance_{i}"] = rng.uniform(0.05, 3.0, units).astype(np.float32)
-        w[f"bn_scale_{i}"] = rng.uniform(0.3, 2.0, units).astype(np.float32)
-        w[f"bn_offset_{i}"] = rng.normal(0, 0.5, units).astype(np.float32)
-    model._set_weights(w)
+    w = perturb_batch_norm(model)
     _, _, expected = numpy_forward(w, data[0], data[1], layout, batch_norm=True)
     np.testing.assert_allclose(model.predict(data[0], data[1]), expected, rtol=1e-4, atol=1e-6)
 

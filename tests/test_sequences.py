@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import numpy_deep_layers
+from conftest import numpy_deep_layers, perturb_batch_norm
 from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
@@ -136,16 +136,7 @@ def fitted(data):
 def test_pooled_terms_and_predictions_match_numpy(data, layout, batch_norm):
     X, y = data
     model = fit(X, y, layout=layout, batch_norm=batch_norm, batch_norm_decay=0.9)
-    w = model.get_weights()
-    if batch_norm:  # statistics and affine parameters far from 0 / 1, so an unfolded BN would show
-        rng = np.random.default_rng(5)
-        for i in range(2):
-            units = w[f"bias_{i}"].shape
-            w[f"bn_mean_{i}"] = rng.normal(0, 0.5, units).astype(np.float32)
-            w[f"bn_variance_{i}"] = rng.uniform(0.05, 3.0, units).astype(np.float32)
-            w[f"bn_scale_{i}"] = rng.uniform(0.3, 2.0, units).astype(np.float32)
-            w[f"bn_offset_{i}"] = rng.normal(0, 0.5, units).astype(np.float32)
-        model._set_weights(w)
+    w = perturb_batch_norm(model) if batch_norm else model.get_weights()
     assert w["layer_0"].shape == ((FIELD_SIZE + 2) * 4, 6)  # the deep part sees F + S fields
     first, second, deep_input, deep, expected = numpy_forward(w, X, layout, batch_norm)
     got_first, got_second, got_deep = run_terms(model, X)
