@@ -26,6 +26,7 @@ from .metrics import resolve_metric
 PREDICT_THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
 PREDICT_BATCH_SIZE = 8192
 PREDICT_RUN_VALUES = 8192 * 39 * 8
+INTERACTION_VALUES = 1 << 22  # field_interactions: pairwise products held at once (float64, 32 MB)
 REFIT_MAX_EPOCHS = 100  # the reference's cap when refitting on train + valid
 
 
@@ -59,6 +60,11 @@ def predict_run_rows(field_size, embedding_size):
     """Rows per prediction run: ``PREDICT_BATCH_SIZE``, fewer where a run would hold more than
     ``PREDICT_RUN_VALUES`` embedding values."""
     return max(1, min(PREDICT_BATCH_SIZE, PREDICT_RUN_VALUES // (field_size * embedding_size)))
+
+
+def _pairwise_abs_sum(embeddings):
+    """sum over rows of |<e_i, e_j>| for every pair of fields of ``embeddings`` (N * F * K): F * F."""
+    return np.abs(np.einsum("nik,njk->nij", embeddings, embeddings, dtype=np.float64)).sum(0)
 
 
 def _flat(X):
@@ -539,6 +545,37 @@ class DeepFM(BaseEstimator):
     def _score(self, X, y):
         """The metric on validated ``FeatureArrays`` (the training loop's per-epoch scores)."""
         return float(self._metric(y, self._predict_checked(X)))
+
+    # ------------------------------------------------------------------ what the model learned
+    def field_interactions(self, Xi, Xv, Xs=None):
+        """(F+S) * (F+S): the mean over the rows of |<v_i x_i, v_j x_j>|, the FM interaction of each pair
+        of fields (sequence fields pooled); zero on the diagonal. FM models only (``use_fm``)."""
+        return self._fm_terms(Xi, Xv, Xs)[1]
+
+    def field_importance(self, Xi, Xv, Xs=None):
+        """(F+S): each field's share of the FM's mean absolute terms: its first-order term plus half
+        of its interactions with the other fields; the shares sum to 1."""
+        first, interactions = self._fm_terms(Xi, Xv, Xs)
+        importance = first + interactions.sum(1) / 2
+        return importance / importance.sum() if importance.sum() > 0 else importance
+
+    def _fm_terms(self, Xi, Xv, Xs):
+        """Mean |w_f x_f| per field (F+S) and the interaction matrix of ``field_interactions``."""
+        self._check_fitted()
+        if not self.use_fm:
+            raise ValueError("field interactions are the FM's: this model has use_fm=False")
+        X, g = self._check_X(Xi, Xv, Xs=Xs), self._graph
+        rows = max(1, min(predict_run_rows(g.cfg.field_size + sum(g.cfg.sequence_lengths), g.cfg.embedding_size),
+                          INTERACTION_VALUES // g.cfg.n_fields ** 2))  # rows * F * F products a run
+        first, pairs = np.zeros(g.cfg.n_fields), np.zeros((g.cfg.n_fields,) * 2)
+        for start in range(0, len(X), rows):
+            terms, embeddings = self.session_.run((g.terms.y_first_order, g.terms.embeddings),
+                                                  g.feed(X, slice(start, start + rows)))
+            first += np.abs(terms).sum(0, dtype=np.float64)
+            pairs += _pairwise_abs_sum(embeddings)
+        pairs /= len(X)
+        np.fill_diagonal(pairs, 0.0)
+        return first / len(X), pairs
 
     # ------------------------------------------------------------------ weights
     def get_weights(self):

@@ -27,7 +27,7 @@ from .atomic import atomic_write
 from .batches import DEFAULT_CHUNK_ROWS, FileSource
 from .estimator import DeepFM
 from .params import TRAIN_PARAMS, VALID_FRAC, merge
-from .plots import plot_learning_curves
+from .plots import plot_interactions, plot_learning_curves
 
 DEFAULT_PARAMS = TRAIN_PARAMS
 TASKS = {  # task -> loss, the metric that selects the epoch, the metrics reported
@@ -39,6 +39,7 @@ RANKING_K = 10
 RELEVANT_RATING = 4.0  # regression: a label >= this is relevant for the ranking metrics
 DERIVED_PARAMS = ("feature_size", "field_size", "loss_type", "eval_metric")
 MODEL_DIR, METRICS_FILE, PREDICTIONS_FILE, CURVE_FILE = "model", "metrics.json", "predictions.csv", "learning_curve.png"
+INTERACTIONS_FILE = "interactions.png"
 
 
 class ExperimentError(ValueError):
@@ -170,6 +171,7 @@ class Experiment:
             spec, X, model = self.fit(df, y, {**self._fold_params, "epoch": epochs, "patience": None})
             model.fit(X.Xi, X.Xv, y, Xs=X.Xs)
             model.feature_dictionary_ = spec
+            self._insight_rows = X
         self.seconds = time.perf_counter() - start
         return model
 
@@ -213,6 +215,7 @@ class Experiment:
             raise ExperimentError(f"{self.train_path}: {err}") from None
         model.fit(X.Xi, X.Xv, y[train_rows], V.Xi, V.Xv, y[valid_rows], early_stopping=True, Xs=X.Xs, Xs_valid=V.Xs)
         model.feature_dictionary_ = spec
+        self._insight_rows = V  # what the field interactions are measured on
         pred = model.predict(V.Xi, V.Xv, V.Xs)
         result = task_metrics(self.schema.task, y[valid_rows], pred)
         if self.group_col:
@@ -267,6 +270,13 @@ def write_outputs(experiment, model, out_dir):
         rows = serving.predict_table(model, experiment.test_path, out_dir / PREDICTIONS_FILE)
         summary["test_rows"] = rows
         summary["test_metrics"] = experiment.test_metrics(out_dir / PREDICTIONS_FILE)
+    rows = getattr(experiment, "_insight_rows", None)
+    if model.use_fm and rows is not None:  # what the FM learned, on the validation (or, with folds, training) rows
+        spec = model.feature_dictionary_
+        names, importance = spec.fields + spec.sequence_fields, model.field_importance(rows.Xi, rows.Xv, rows.Xs)
+        summary["field_importance"] = dict(zip(names, importance.tolist()))
+        plot_interactions(out_dir / INTERACTIONS_FILE, model.field_interactions(rows.Xi, rows.Xv, rows.Xs), names,
+                          f"Field interactions of DeepFM on {Path(experiment.train_path).name}", importance)
     plot_learning_curves(out_dir / CURVE_FILE, [(f.train_curve, f.valid_curve) for f in experiment.fold_results],
                          TASKS[experiment.schema.task][1], f"DeepFM on {Path(experiment.train_path).name}")
     text = json.dumps(summary, indent=1)

@@ -241,6 +241,7 @@ class Forward:
     embedding_penalty: tf.Tensor  # sum of (v_f x_f)^2 / 2 over the batch (None without l2_reg_embedding)
     bn_updates: list  # moving-average update ops, to run with the training op only
     valid_rows: tf.Tensor  # the batch is the first valid_rows rows; padding follows (training only)
+    embeddings: tf.Tensor  # N * (F+S) * K: v_f x_f, and the pooled embedding of each sequence field
 
 
 def _lookup(table, feat_index, dense_gradient, scalar=False):
@@ -338,7 +339,8 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         parts = ([y_first_order, y_second_order] if cfg.use_fm else []) + ([y_deep] if cfg.use_deep else [])
         concat_input = tf.concat(parts, axis=1)  # N * (F + K + D_last)
         logits = tf.squeeze(tf.matmul(concat_input, w["concat_projection"]), 1) + w["concat_bias"]
-    return Forward(logits, y_first_order, y_second_order, y_deep, embedding_penalty, bn_updates, valid_rows)
+    return Forward(logits, y_first_order, y_second_order, y_deep, embedding_penalty, bn_updates, valid_rows,
+                   embeddings)
 
 
 def predictions(cfg, logits):

@@ -37,3 +37,29 @@ def plot_learning_curves(path, folds, ylabel, title):
     axes.legend()
     atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=100), binary=True)
     return True
+
+
+def plot_interactions(path, matrix, names, title, importance=None):
+    """Write the field-interaction matrix (F * F, ``DeepFM.field_interactions``) as a heatmap PNG with
+    the field names on both axes, fields sorted by ``importance`` (default: their interaction row
+    sums), most important first, and a colour bar. Atomic; False without matplotlib."""
+    if not available():
+        return False
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    matrix = np.asarray(matrix, dtype=np.float64)
+    order = np.argsort(-(matrix.sum(1) if importance is None else np.asarray(importance)), kind="stable")
+    size = min(4 + 0.28 * len(names), 22)
+    figure = Figure(figsize=(size + 1.5, size))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    image = axes.imshow(matrix[np.ix_(order, order)], cmap="viridis")
+    labels = [names[i] for i in order]
+    axes.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+    axes.set_yticks(range(len(labels)), labels, fontsize=8)
+    axes.set_title(title)
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="mean |<v_i x_i, v_j x_j>|")
+    figure.tight_layout()
+    atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=100), binary=True)
+    return True

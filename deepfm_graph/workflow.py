@@ -36,7 +36,7 @@ from .features import DataParser, FeatureDictionary, feature_fields
 from .jsonfiles import read_json_object
 from .metrics import gini_norm, resolve_metric
 from .params import CLASSIC_PARAMS, PORTO_FOLDS, PORTO_MODELS, merge
-from .plots import plot_learning_curves
+from .plots import plot_interactions, plot_learning_curves
 from .porto import ID_COL, LABEL_COL, MISSING_VALUE, add_engineered_features, column_roles, read_porto_csv
 
 MODELS = PORTO_MODELS
@@ -164,6 +164,8 @@ class ModelResult:
     test: np.ndarray  # test predictions averaged over folds
     folds: list = field(default_factory=list)
     last_model: object = None  # the estimator of the last fold, its dictionary bundled
+    interactions: np.ndarray = None  # FM models: the last fold's field interactions on its validation rows
+    importance: np.ndarray = None  # ... and field importance
 
     @property
     def fold_gini(self):
@@ -230,6 +232,9 @@ def run_cv(train_df, test_df, models=tuple(MODELS), params=None, folds=DEFAULT_F
             say(f"{result.name} fold {i + 1}/{folds}: {len(train_index):,} training rows, "
                 f"{len(valid_index):,} validation rows")
             fold, valid_pred, test_pred, result.last_model = _fit_fold(fold_data, result.params)
+            if result.last_model.use_fm and i == folds - 1:
+                result.interactions = result.last_model.field_interactions(*fold_data.valid[:2])
+                result.importance = result.last_model.field_importance(*fold_data.valid[:2])
             result.oof[valid_index] = valid_pred
             result.test += test_pred / folds
             result.folds.append(fold)
@@ -360,6 +365,10 @@ def write_outputs(results, out_dir, inputs=None):
         _write_csv(pd.DataFrame({ID_COL: results.train_ids, LABEL_COL: results.train_target,
                                  "prediction": result.oof}), paths[1])
         written += paths if plot_curves(result, paths[2]) else paths[:2]
+        if result.interactions is not None and plot_interactions(
+                out_dir / f"interactions_{result.name}.png", result.interactions, results.fields,
+                f"{result.name}: field interactions (last fold's validation rows)", result.importance):
+            written.append(out_dir / f"interactions_{result.name}.png")
     first = results.models[0]
     first.last_model.save(out_dir / MODEL_DIR, feature_dictionary=first.last_model.feature_dictionary_)
     written.append(out_dir / MODEL_DIR)

@@ -271,6 +271,14 @@ def test_movielens_genres_as_sequence_beat_one_categorical_which_beats_ignored(m
     assert rmse["sequence"] < rmse["categorical"] < rmse["ignore"], rmse
 
 
+def test_movielens_run_reports_field_importance_led_by_genres_and_draws_the_interactions(movielens_run):
+    importance = read_metrics(movielens_run)["field_importance"]
+    assert set(importance) == {"user_id", "movie_id", "gender", "age", "occupation", "zip", "genres"}
+    assert sum(importance.values()) == pytest.approx(1.0)
+    assert max(importance, key=importance.get) == "genres"  # the planted signal is mostly in the genres
+    assert (movielens_run / "interactions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # ------------------------------------------------------------------ 4. which model is saved
 N_RARE = 6
 

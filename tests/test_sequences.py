@@ -458,3 +458,24 @@ def test_model_without_sequences_is_the_classic_model(data):
                       "deep_projection": (D1, 1), "output_bias": (1,)}
     with pytest.raises(ValueError, match="Xs has 2 sequence fields, the model expects 0"):
         model.predict(X.Xi, X.Xv, X.Xs)
+
+
+def test_field_interactions_and_importance_match_numpy_with_a_pooled_sequence_field(fitted, data):
+    model, X = fitted, data[0]
+    w = model.get_weights()
+    fields = w["feature_embeddings"][X.Xi] * X.Xv[:, :, None]  # N * F * K
+    pooled = [(w["feature_embeddings"][index] * weight[:, :, None]).sum(1) for index, weight in X.Xs]
+    e = np.concatenate([fields, np.stack(pooled, 1)], 1)  # N * (F+S) * K
+    n_fields = e.shape[1]
+    expected = np.zeros((n_fields, n_fields))
+    for i, j in itertools.permutations(range(n_fields), 2):
+        expected[i, j] = np.abs((e[:, i] * e[:, j]).sum(1)).mean()
+    got = model.field_interactions(X.Xi, X.Xv, X.Xs)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-12)
+    first = np.concatenate([w["feature_bias"][X.Xi, 0] * X.Xv,
+                            np.stack([(w["feature_bias"][index, 0] * weight).sum(1) for index, weight in X.Xs], 1)], 1)
+    share = np.abs(first).mean(0) + expected.sum(1) / 2
+    np.testing.assert_allclose(model.field_importance(X.Xi, X.Xv, X.Xs), share / share.sum(), rtol=1e-5)
+    deep_only = fit(X, data[1], use_fm=False, epoch=1)
+    with pytest.raises(ValueError, match="use_fm=False"):
+        deep_only.field_interactions(X.Xi, X.Xv, X.Xs)

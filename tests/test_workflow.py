@@ -81,7 +81,8 @@ def test_script_prints_a_results_table_matching_metrics(script_run):
 
 def test_script_writes_exactly_the_documented_files(script_run):
     _, out, _ = script_run
-    expected = {"metrics.json", "model"} | {f"{kind}{name}{ext}" for name in MODEL_NAMES
+    expected = {"metrics.json", "model", "interactions_DeepFM.png", "interactions_FM.png"} | {
+        f"{kind}{name}{ext}" for name in MODEL_NAMES
                                    for kind, ext in (("submission_", ".csv"), ("oof_", ".csv"), ("", ".png"))}
     assert {path.name for path in out.iterdir()} == expected  # no temporary file left behind
 
