@@ -278,7 +278,8 @@ def write_outputs(experiment, model, out_dir):
         plot_interactions(out_dir / INTERACTIONS_FILE, model.field_interactions(rows.Xi, rows.Xv, rows.Xs), names,
                           f"Field interactions of DeepFM on {Path(experiment.train_path).name}", importance)
     plot_learning_curves(out_dir / CURVE_FILE, [(f.train_curve, f.valid_curve) for f in experiment.fold_results],
-                         TASKS[experiment.schema.task][1], f"DeepFM on {Path(experiment.train_path).name}")
+                         TASKS[experiment.schema.task][1], f"DeepFM on {Path(experiment.train_path).name}",
+                         [f.best_epoch for f in experiment.fold_results])
     text = json.dumps(summary, indent=1)
     atomic_write(out_dir / METRICS_FILE, lambda f: f.write(text + "\n"))
     return summary

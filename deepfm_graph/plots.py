@@ -11,17 +11,19 @@ def available():
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def plot_learning_curves(path, folds, ylabel, title):
+def plot_learning_curves(path, folds, ylabel, title, best_epochs=None):
     """Write the train (solid) and validation (dashed) curves per epoch, one colour per fold, as a PNG.
 
     ``folds``: one ``(train_curve, valid_curve)`` pair of per-epoch lists per fold (either may be
-    empty). Atomic. Returns False, writing nothing, when matplotlib is not installed.
+    empty); ``best_epochs``: the 0-based best epoch of each fold, marked on its validation curve.
+    All folds share one y-scale. Atomic. Returns False, writing nothing, when matplotlib is not installed.
     """
     if not available():
         return False
     # Imported here: matplotlib's figure machinery costs ~20 MB that training and prediction do not need.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(8, 5))
     FigureCanvasAgg(figure)
@@ -30,11 +32,16 @@ def plot_learning_curves(path, folds, ylabel, title):
         for curve, style, part in zip(curves, ("solid", "dashed"), ("train", "valid")):
             if curve:
                 axes.plot(np.arange(1, len(curve) + 1), curve, color=f"C{i % 10}", linestyle=style, marker="o",
-                          markersize=3, label=f"{part}-{i + 1}")
+                          markersize=3, label=f"fold {i + 1} {part}")
+        best = None if best_epochs is None else best_epochs[i]
+        if best is not None and best < len(curves[1]):
+            axes.plot([best + 1], [curves[1][best]], color=f"C{i % 10}", marker="*", markersize=14,
+                      linestyle="none", label=f"fold {i + 1} best epoch ({best + 1})")
     axes.set_xlabel("Epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel(ylabel)
     axes.set_title(title)
-    axes.legend()
+    axes.legend(fontsize="small", ncol=len(folds) if len(folds) > 1 else 1)
     atomic_write(path, lambda f: figure.savefig(f, format="png", dpi=100), binary=True)
     return True
 

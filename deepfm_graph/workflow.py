@@ -34,7 +34,7 @@ from .checks import native
 from .estimator import DeepFM
 from .features import DataParser, FeatureDictionary, feature_fields
 from .jsonfiles import read_json_object
-from .metrics import gini_norm, resolve_metric
+from .metrics import GREATER_IS_BETTER, gini_norm, resolve_metric
 from .params import CLASSIC_PARAMS, PORTO_FOLDS, PORTO_MODELS, merge
 from .plots import plot_interactions, plot_learning_curves
 from .porto import ID_COL, LABEL_COL, MISSING_VALUE, add_engineered_features, column_roles, read_porto_csv
@@ -297,9 +297,12 @@ def _write_csv(df, path):
 
 def plot_curves(result, path):
     """Train (solid) and valid (dashed) curve per epoch, one colour per fold, as a PNG; False without matplotlib."""
+    greater = GREATER_IS_BETTER.get(result.curve_metric, True)
+    best = [int(np.argmax(fold.valid_curve) if greater else np.argmin(fold.valid_curve)) if fold.valid_curve else None
+            for fold in result.folds]
     return plot_learning_curves(path, [(fold.train_curve, fold.valid_curve) for fold in result.folds],
                                 _CURVE_LABELS.get(result.curve_metric, result.curve_metric),
-                                f"{result.name} (CV gini {result.cv_mean:.4f} ± {result.cv_std:.4f})")
+                                f"{result.name} (CV gini {result.cv_mean:.4f} ± {result.cv_std:.4f})", best)
 
 
 def package_versions():
