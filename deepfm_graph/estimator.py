@@ -514,10 +514,14 @@ class DeepFM(BaseEstimator):
         self._check_fitted()
         return self._predict_checked(self._check_X(Xi, Xv, Xs=Xs))
 
+    def _run_rows(self):
+        """Rows per prediction run for the fitted graph (its embedding lookups: F + sum L_s per row)."""
+        cfg = self._graph.cfg
+        return predict_run_rows(cfg.field_size + sum(cfg.sequence_lengths), cfg.embedding_size)
+
     def _predict_checked(self, X):
         """``predict`` on ``FeatureArrays`` that ``_check_X`` has already validated."""
-        g = self._graph
-        rows = predict_run_rows(g.cfg.field_size + sum(g.cfg.sequence_lengths), g.cfg.embedding_size)
+        g, rows = self._graph, self._run_rows()
 
         def run_chunk(start):
             return self.session_.run(g.predict_out, g.feed(X, slice(start, start + rows)))
@@ -562,11 +566,10 @@ class DeepFM(BaseEstimator):
     def _fm_terms(self, Xi, Xv, Xs):
         """Mean |w_f x_f| per field (F+S) and the interaction matrix of ``field_interactions``."""
         self._check_fitted()
-        if not self.use_fm:
-            raise ValueError("field interactions are the FM's: this model has use_fm=False")
         X, g = self._check_X(Xi, Xv, Xs=Xs), self._graph
-        rows = max(1, min(predict_run_rows(g.cfg.field_size + sum(g.cfg.sequence_lengths), g.cfg.embedding_size),
-                          INTERACTION_VALUES // g.cfg.n_fields ** 2))  # rows * F * F products a run
+        if not g.cfg.use_fm:  # the fitted graph's, whatever set_params did since
+            raise ValueError("field interactions are the FM's: this model has use_fm=False")
+        rows = max(1, min(self._run_rows(), INTERACTION_VALUES // g.cfg.n_fields ** 2))  # rows * F * F products a run
         first, pairs = np.zeros(g.cfg.n_fields), np.zeros((g.cfg.n_fields,) * 2)
         for start in range(0, len(X), rows):
             terms, embeddings = self.session_.run((g.terms.y_first_order, g.terms.embeddings),
