@@ -9,12 +9,27 @@ import sys
 import time
 from pathlib import Path
 
-from .params import CLASSIC_PARAMS, DEFAULT_CHUNK_ROWS, LAYOUTS, PORTO_FOLDS, PORTO_MODELS, TRAIN_PARAMS, VALID_FRAC
+from .params import (
+    CLASSIC_PARAMS,
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_SHUFFLE_WINDOW,
+    LAYOUTS,
+    PORTO_FOLDS,
+    PORTO_MODELS,
+    TRAIN_PARAMS,
+    VALID_FRAC,
+)
 
 
 def _positive_int(text):
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"need a positive integer, got {text!r}")
+    return int(text)
+
+
+def _count(text):
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"need an integer >= 0, got {text!r}")
     return int(text)
 
 
@@ -36,7 +51,9 @@ def train_parser():
                "--test, predictions.csv (what model/ predicts for that file). With --folds K the model is a "
                "final fit on all training rows for the folds' mean best epoch count; with --valid-frac it "
                "is the model early-stopped on the held-out rows.")
-    parser.add_argument("--train", required=True, type=Path, help="training file (CSV/TSV, as the schema says)")
+    parser.add_argument("--train", required=True, nargs="+", metavar="FILE",
+                        help="training file (CSV/TSV as the schema says; .gz etc. read as such); with --stream also "
+                             "several files or a quoted glob pattern such as 'logs/day_*.tsv.gz'")
     parser.add_argument("--test", type=Path, help="file to predict (its label, if present, is scored)")
     parser.add_argument("--schema", required=True, type=Path, help="dataset schema JSON (label, task, columns, ...)")
     parser.add_argument("--out", type=Path, default=Path("output"), help="output directory (default: output/)")
@@ -44,16 +61,23 @@ def train_parser():
     split.add_argument("--folds", type=_positive_int, help="K-fold cross-validation (stratified for binary)")
     split.add_argument("--valid-frac", type=_fraction,
                        help=f"held-out validation fraction (default {VALID_FRAC} when --folds is not given)")
+    split.add_argument("--valid", nargs="+", metavar="FILE", help="validation file(s) instead of held-out rows")
     parser.add_argument("--epochs", type=_positive_int, help=f"maximum epochs (default {TRAIN_PARAMS['epoch']}; "
                         f"early stopping, patience {TRAIN_PARAMS['patience']})")
     parser.add_argument("--params", type=Path, metavar="P.json", help="JSON object of DeepFM parameters")
     parser.add_argument("--group-col", help="user column: report precision/recall/NDCG/MAP/hit rate @10 per user")
     parser.add_argument("--stream", action="store_true",
-                        help="train from the file in chunks, never loading it whole (held-out rows validate)")
-    parser.add_argument("--chunk-rows", type=_positive_int, default=DEFAULT_CHUNK_ROWS,
-                        help=f"rows per chunk with --stream (default {DEFAULT_CHUNK_ROWS})")
-    parser.add_argument("--cache-dir", type=Path, help="with --stream: keep the encoded chunks here between "
-                        "epochs and runs (default: a temporary directory, removed at the end)")
+                        help="train from the files in chunks, never loading them whole")
+    stream = parser.add_argument_group("with --stream")
+    stream.add_argument("--chunk-rows", type=_positive_int, default=DEFAULT_CHUNK_ROWS,
+                        help=f"rows per chunk (default {DEFAULT_CHUNK_ROWS})")
+    stream.add_argument("--shuffle-window", type=_count, default=DEFAULT_SHUFFLE_WINDOW,
+                        help=f"rows kept back from each chunk to be shuffled with the next (default "
+                             f"{DEFAULT_SHUFFLE_WINDOW}; 0: shuffle within chunks only)")
+    stream.add_argument("--cache-dir", type=Path, help="keep the encoded chunks here between epochs and runs "
+                        "(default: a temporary directory, removed at the end)")
+    stream.add_argument("--checkpoint-dir", type=Path, help="save the training state here every chunk and epoch")
+    stream.add_argument("--resume", action="store_true", help="go on from --checkpoint-dir's last checkpoint")
     parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
     return parser
 
@@ -68,9 +92,17 @@ def train_main(argv=None):
     args = parser.parse_args(argv)
     if args.folds is not None and args.folds < 2:
         parser.error("--folds needs at least 2")
+    if not args.stream:
+        given = [flag for flag, value in (("--checkpoint-dir", args.checkpoint_dir), ("--resume", args.resume),
+                                          ("--cache-dir", args.cache_dir)) if value]
+        if given or len(args.train) > 1:
+            parser.error(f"{given[0] if given else 'several --train files'} needs --stream")
+    if args.resume and args.checkpoint_dir is None:
+        parser.error("--resume needs --checkpoint-dir")
     from . import configure_tensorflow
 
     configure_tensorflow()
+    from .batches import expand_paths
     from .experiment import Experiment, resolve_params, write_outputs
     from .features import DatasetSchema
     from .jsonfiles import read_json_object
@@ -82,14 +114,16 @@ def train_main(argv=None):
         params = resolve_params(schema.task, read_json_object(args.params, "params file") if args.params else None,
                                 args.epochs)
         if args.test is not None:  # before training: every feature column must be in the test file
-            features = schema.feature_spec(schema.file_columns(args.train)).names
+            features = schema.feature_spec(schema.file_columns(expand_paths(args.train)[0])).names
             test_columns = schema.file_columns(args.test)
             schema.check_columns(test_columns, str(args.test), need_label=False)
             absent = [name for name in features if name not in test_columns]
             if absent:
                 raise ValueError(f"{args.test} lacks feature columns {absent}")
         experiment = Experiment(schema, args.train, params, args.test, args.folds, args.valid_frac, args.group_col,
-                                progress, args.stream, args.chunk_rows, args.cache_dir)
+                                progress, args.stream, args.chunk_rows, args.cache_dir, valid_paths=args.valid,
+                                shuffle_window=args.shuffle_window, checkpoint_dir=args.checkpoint_dir,
+                                resume=args.resume)
         model = experiment.run()
         summary = write_outputs(experiment, model, args.out)
     except (ValueError, TypeError, OSError) as err:

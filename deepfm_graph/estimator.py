@@ -3,6 +3,7 @@
 Accepts the classic reference's parameter dict unchanged, validates everything at
 ``fit``, trains in an explicit ``Session`` loop and records per-epoch metrics.
 """
+import functools
 import os
 import time
 import warnings
@@ -15,9 +16,11 @@ from sklearn.exceptions import NotFittedError
 
 from . import graph as G
 from . import persistence, serving
+from .batches import Part, window_steps
 from .checks import is_int, is_real
 from .features.spec import FeatureArrays
 from .metrics import resolve_metric
+from .params import DEFAULT_SHUFFLE_WINDOW
 
 # Predicting: PREDICT_THREADS concurrent session.run calls of up to PREDICT_BATCH_SIZE rows each and
 # PREDICT_RUN_VALUES embedding values (rows * F * K; ~10 MB a tensor), so wide models predict in smaller
@@ -301,7 +304,8 @@ class DeepFM(BaseEstimator):
         self.best_epoch_, best_weights, stopped = None, None, False
         if checkpoint_dir is not None:
             data = _flat(train) + (y,) + (_flat(valid) + (y_va,) if has_valid else ())
-            checkpoints = persistence.TrainingCheckpoints(self, checkpoint_dir, data, early_stopping)
+            checkpoints = persistence.TrainingCheckpoints(self, checkpoint_dir, persistence.data_identity(data),
+                                                          early_stopping)
             stopped, best_weights = checkpoints.start(resume)
         for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
             start = time.perf_counter()
@@ -322,23 +326,45 @@ class DeepFM(BaseEstimator):
         if early_stopping:
             self._set_weights(best_weights)
         if refit and has_valid:
-            both = FeatureArrays(np.concatenate([train.Xi, valid.Xi]), np.concatenate([train.Xv, valid.Xv]),
-                                 tuple((np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))
-                                       for a, b in zip(train.Xs, valid.Xs)))
-            self._refit(both, np.concatenate([y, y_va]))
+            self._refit(FeatureArrays.concatenate(train, valid), np.concatenate([y, y_va]))
         return self
 
-    def fit_stream(self, source, early_stopping=False):
-        """Train on the chunks of ``source`` (``batches.FileSource`` with a fitted spec): per epoch one
-        pass over its training rows, each chunk shuffled and trained by the epoch kernel while the
-        next is read, then a pass scoring its held-out rows for ``valid_result_`` (``early_stopping``
-        as in ``fit``). Memory holds about two chunks, not the file. ``eval_train`` is not used
-        (scoring the training rows would take another pass). Chunk 0's row order is the in-memory
-        ``fit``'s, so a source of one chunk without held-out rows trains exactly as ``fit`` does.
+    def fit_stream(self, source, valid=None, early_stopping=False, shuffle_window=DEFAULT_SHUFFLE_WINDOW,
+                   checkpoint_dir=None, resume=False, checkpoint_chunks=1):
+        """Train on the chunks of ``source`` (``batches.FileSource`` with a fitted spec), holding a few
+        chunks in memory, not the files.
+
+        Each epoch is one pass over the source's training rows: chunk after chunk, each trained by the
+        epoch kernel while the next is read, with the rows shuffled within a window
+        (``batches.window_steps``: each chunk with ``shuffle_window`` rows kept back from the ones
+        before) and, from the second epoch on when the source caches its chunks, the chunks in a
+        seeded order; the same seed gives the same model. Then the validation rows are scored for
+        ``valid_result_`` (``early_stopping`` as in ``fit``): those of ``valid`` (a ``FileSource`` of
+        separate files; the source's spec encodes them) or else the source's held-out rows.
+        ``eval_train`` is not used (scoring the training rows would take another pass). A source of
+        one chunk trains exactly as ``fit`` on its arrays.
+
+        ``checkpoint_dir`` saves ``last/`` every ``checkpoint_chunks`` chunks and after every epoch,
+        ``best/`` at the best validation epoch; ``resume=True`` goes on from ``last/`` at its chunk
+        (skipping the chunks before it, with the rows it kept back), giving the model the
+        uninterrupted run would have. The source is checked by its identity (files, sizes,
+        modification times, chunking, spec), not by hashing the data.
         """
         spec = source.spec
         if spec is None:
             raise ValueError("the source's feature spec is not fitted: call source.fit_spec() first")
+        if not (is_int(shuffle_window) and shuffle_window >= 0):
+            raise ValueError(f"shuffle_window must be an integer >= 0, got {shuffle_window!r}")
+        if not (is_int(checkpoint_chunks) and checkpoint_chunks >= 1):
+            raise ValueError(f"checkpoint_chunks must be a positive integer, got {checkpoint_chunks!r}")
+        if resume and checkpoint_dir is None:
+            raise ValueError("resume=True needs checkpoint_dir")
+        if valid is not None:
+            if valid.valid_frac:
+                raise ValueError("the validation source must not hold rows out itself (valid_frac=0)")
+            valid.spec = spec
+        elif early_stopping and not source.valid_frac:
+            raise ValueError("early_stopping needs validation rows: a valid source or the source's valid_frac")
         layers, activation = self._begin_fit()
         self.field_size_, self.sequence_lengths_ = spec.field_size, tuple(spec.sequence_lengths)
         self.feature_size_ = spec.feat_dim
@@ -347,21 +373,39 @@ class DeepFM(BaseEstimator):
         bias = self._base_rate_bias(np.array([source.label_mean], np.float32))
         self._start_session(self._graph_config(layers, activation, bias), self.training_loop)
         self.train_result_, self.valid_result_, self.epoch_seconds_ = [], [], []
-        self.best_epoch_, best_weights = None, None
-        for epoch in range(self.epoch):
-            start = time.perf_counter()
-            for k, train in enumerate(source.training()):
-                y = self._check_y(train.y, len(train), "y")
-                self._train_rows(self._check_part(train), y, self._chunk_order(len(train), epoch, k))
-                self._check_finite(epoch)
+        self.n_epochs_, self.best_epoch_, best_weights, stopped = 0, None, None, False
+        checkpoints = position = None
+        if checkpoint_dir is not None:
+            identity = {"source": source.identity(), "valid": None if valid is None else valid.identity(),
+                        "shuffle_window": int(shuffle_window)}
+            checkpoints = persistence.TrainingCheckpoints(self, checkpoint_dir, identity, early_stopping)
+            stopped, best_weights = checkpoints.start(resume)
+            position = checkpoints.position
+        for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
+            chunks, seconds, carry = position or (0, 0.0, None)
+            position, start = None, time.perf_counter() - seconds
+            shuffle = [self.random_seed, epoch] if epoch > 0 and source.shuffles_chunks() else None
+            steps = window_steps(source.training(shuffle, chunks), shuffle_window, self.batch_size,
+                                 functools.partial(self._stream_order, epoch), chunks,
+                                 None if carry is None else Part.from_dict(carry))
+            for step in steps:
+                if len(step.order):
+                    self._train_rows(self._check_part(step.part), self._check_y(step.part.y, len(step.part), "y"),
+                                     step.order)
+                    self._check_finite(epoch)
+                if checkpoints is not None and step.carry is not None and step.chunks % checkpoint_chunks == 0:
+                    checkpoints.save(False, (step.chunks, time.perf_counter() - start, step.carry.to_dict()))
             self.epoch_seconds_.append(time.perf_counter() - start)
             self.n_epochs_ = epoch + 1
-            labels, predictions = self.predict_parts(source.held_out())
+            labels, predictions = self.predict_parts(source.held_out() if valid is None else valid.training())
             if len(labels):
                 best_weights = self._track_valid(epoch, float(self._metric(labels, predictions)), early_stopping,
                                                  best_weights)
             self._report(epoch, time.perf_counter() - start)
-            if early_stopping and self.valid_result_ and self._should_stop():
+            stopped = early_stopping and bool(self.valid_result_) and self._should_stop()
+            if checkpoints is not None:
+                checkpoints.save(stopped)
+            if stopped:
                 break
         if early_stopping and best_weights is not None:
             self._set_weights(best_weights)
@@ -446,6 +490,9 @@ class DeepFM(BaseEstimator):
         if chunk == 0:
             return self._epoch_order(n_rows, epoch)
         return np.random.default_rng([self.random_seed, epoch, chunk]).permutation(n_rows).astype(np.int32)
+
+    def _stream_order(self, epoch, n_rows, chunk):
+        return self._chunk_order(n_rows, epoch, chunk)
 
     def _train_epoch(self, X, y, epoch):
         """One pass over ``X`` (``FeatureArrays``) in shuffled batches of ``batch_size``, the last

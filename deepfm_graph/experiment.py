@@ -1,12 +1,15 @@
 """Training on any table described by a dataset schema: what ``deepfm-train`` runs.
 
     read:      the training file through the schema (``DatasetSchema.read``), labels per task
-    validate:  ``folds`` K (stratified for binary) or a held-out ``valid_frac``; per fold a
-               ``FeatureSpec`` fitted on the fold's training rows only and a DeepFM with early
-               stopping on the fold's validation rows; the task's metrics on those rows (and the
-               per-user ranking metrics @10 with ``group_col``)
-    final:     with ``valid_frac``, the fold's model; with ``folds``, a spec and a model fitted
-               on all training rows for the mean of the folds' best epoch counts
+    validate:  ``folds`` K (stratified for binary), a held-out ``valid_frac`` or separate
+               ``valid_paths``; per fold a ``FeatureSpec`` fitted on the fold's training rows only
+               and a DeepFM with early stopping on the fold's validation rows; the task's metrics
+               on those rows (and the per-user ranking metrics @10 with ``group_col``)
+    final:     with ``valid_frac`` or ``valid_paths``, the fold's model; with ``folds``, a spec and
+               a model fitted on all training rows for the mean of the folds' best epoch counts
+    stream:    with ``stream``, the files are read in chunks (``batches.FileSource``): the spec
+               fitted in one pass, ``DeepFM.fit_stream`` validating on held-out rows (a hash of the
+               row number) or the validation files, with checkpoints and resume
     test:      predictions of the final model for the test file (``serving.predict_table``, the
                code ``deepfm-predict`` runs), and its metrics when the file holds the label
     outputs:   ``metrics.json``, ``learning_curve.png``, ``model/``, ``predictions.csv``, atomically
@@ -24,9 +27,9 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from . import __version__, metrics, serving
 from .atomic import atomic_write
-from .batches import DEFAULT_CHUNK_ROWS, FileSource
+from .batches import DEFAULT_CHUNK_ROWS, FileSource, expand_paths
 from .estimator import DeepFM
-from .params import TRAIN_PARAMS, VALID_FRAC, merge
+from .params import DEFAULT_SHUFFLE_WINDOW, TRAIN_PARAMS, VALID_FRAC, merge
 from .plots import plot_interactions, plot_learning_curves
 
 DEFAULT_PARAMS = TRAIN_PARAMS
@@ -98,7 +101,7 @@ class Experiment:
     """A schema-driven training run; ``run`` fills the results."""
 
     schema: object  # features.DatasetSchema
-    train_path: Path
+    train_path: object  # a file; with stream also a glob pattern or a list of files/patterns
     params: dict
     test_path: Path = None
     folds: int = None
@@ -108,6 +111,10 @@ class Experiment:
     stream: bool = False  # train from the file in chunks (batches.FileSource) instead of loading it
     chunk_rows: int = DEFAULT_CHUNK_ROWS
     cache_dir: str = None  # with stream: where encoded chunks are kept between epochs (None: a temporary one)
+    valid_paths: object = None  # validation file(s) instead of held-out rows
+    shuffle_window: int = DEFAULT_SHUFFLE_WINDOW  # with stream: see DeepFM.fit_stream
+    checkpoint_dir: str = None  # with stream: DeepFM.fit_stream's checkpoints
+    resume: bool = False
     fold_results: list = field(default_factory=list)
 
     def say(self, line):
@@ -115,14 +122,14 @@ class Experiment:
             self.progress(line)
 
     def check(self, columns):
-        if self.folds is not None and self.valid_frac is not None:
-            raise ExperimentError("give --folds or --valid-frac, not both")
+        if sum(x is not None for x in (self.folds, self.valid_frac, self.valid_paths)) > 1:
+            raise ExperimentError("give one of --folds, --valid-frac and --valid")
         if self.folds is not None and not (isinstance(self.folds, int) and self.folds >= 2):
             raise ExperimentError(f"folds must be an integer >= 2, got {self.folds!r}")
         if self.valid_frac is not None and not (0.0 < self.valid_frac < 1.0):
             raise ExperimentError(f"valid_frac must be in (0, 1), got {self.valid_frac!r}")
         if self.group_col is not None and self.group_col not in columns:
-            raise ExperimentError(f"the group column {self.group_col!r} is not in {self.train_path}")
+            raise ExperimentError(f"the group column {self.group_col!r} is not in {self.train_files[0]}")
 
     def splits(self, y):
         """(train rows, valid rows) per fold: K folds, or one seeded held-out fraction."""
@@ -152,17 +159,27 @@ class Experiment:
         """Read, validate, fit the final model; returns it."""
         start = time.perf_counter()
         self._fold_params = {**self.params, "verbose": self.params.get("verbose") if self.progress else False}
+        self.train_files = expand_paths(self.train_path)
+        self.valid_files = None if self.valid_paths is None else expand_paths(self.valid_paths)
         if self.stream:
             model = self._run_stream()
             self.seconds = time.perf_counter() - start
             return model
-        df = self.schema.read(self.train_path)
+        if len(self.train_files) > 1 or (self.valid_files and len(self.valid_files) > 1):
+            raise ExperimentError("several training or validation files need --stream")
+        path = self.train_files[0]
+        df = self.schema.read(path)
         self.check(df.columns)
-        y = self.schema.labels(df, str(self.train_path))
-        self.say(f"train {self.train_path}: {len(df):,} rows, task {self.schema.task}")
-        splits = self.splits(y)
-        for k, (train_rows, valid_rows) in enumerate(splits):
-            self.fold_results.append(self._fit_fold(df, y, train_rows, valid_rows, k, len(splits)))
+        y = self.schema.labels(df, str(path))
+        self.say(f"train {path}: {len(df):,} rows, task {self.schema.task}")
+        if self.valid_files:
+            valid_df = self.schema.read(self.valid_files[0])
+            y_valid = self.schema.labels(valid_df, str(self.valid_files[0]))
+            self.say(f"validation {self.valid_files[0]}: {len(valid_df):,} rows")
+            self.fold_results.append(self._fit_fold(df, y, valid_df, y_valid, 0, 1, self.valid_files[0]))
+        for k, (train_rows, valid_rows) in enumerate([] if self.valid_files else self.splits(y)):
+            self.fold_results.append(self._fit_fold(df.iloc[train_rows], y[train_rows], df.iloc[valid_rows],
+                                                    y[valid_rows], k, self.folds or 1, path))
         if self.folds is None:
             model = self._fold_model
         else:
@@ -176,27 +193,41 @@ class Experiment:
         return model
 
     def _run_stream(self):
-        """Train from the file in chunks: the spec fitted in one pass over the training rows, then
-        ``DeepFM.fit_stream`` with early stopping on the held-out rows (a hash of the row number)."""
+        """Train from the files in chunks: the spec fitted in one pass over the training rows, then
+        ``DeepFM.fit_stream`` with early stopping on the held-out rows (a hash of the row number) or
+        on the validation files."""
         if self.folds is not None:
-            raise ExperimentError("--stream trains on one held-out fraction, not on --folds")
+            raise ExperimentError("--stream validates on held-out rows or --valid files, not on --folds")
         if self.group_col is not None:
             raise ExperimentError("--group-col (ranking metrics) is not available with --stream yet")
+        if self.valid_files is not None and self.valid_frac is not None:
+            raise ExperimentError("give one of --valid-frac and --valid")
         with (tempfile.TemporaryDirectory(prefix="deepfm-cache-") if self.cache_dir is None
               else contextlib.nullcontext(self.cache_dir)) as cache_dir:
-            return self._fit_stream(cache_dir)
+            return self._fit_stream(Path(cache_dir))
 
     def _fit_stream(self, cache_dir):
         start = time.perf_counter()
-        source = FileSource(self.schema, self.train_path, self.chunk_rows, self.valid_frac or DEFAULT_VALID_FRAC,
-                            cache_dir)
+        valid_frac = 0.0 if self.valid_files else self.valid_frac or DEFAULT_VALID_FRAC
+        source = FileSource(self.schema, self.train_files, self.chunk_rows, valid_frac, cache_dir / "train")
+        valid = None if not self.valid_files else FileSource(self.schema, self.valid_files, self.chunk_rows,
+                                                             cache_dir=cache_dir / "valid")
         spec, label_mean = source.fit_spec()
-        self.say(f"train {self.train_path}: streamed in chunks of {self.chunk_rows:,} rows, task "
-                 f"{self.schema.task}, label mean {label_mean:.4f}")
-        model = DeepFM(**self._fold_params, feature_size=spec.feat_dim).fit_stream(source, early_stopping=True)
-        y, predictions = model.predict_parts(source.held_out())  # by the kept (best epoch's) weights
-        if not len(y):
-            raise ExperimentError(f"no rows of {self.train_path} were held out for validation")
+        names = ", ".join(str(p) for p in self.train_files)
+        self.say(f"train {names}: streamed in chunks of {self.chunk_rows:,} rows, {source.training_rows:,} training "
+                 f"rows, task {self.schema.task}, label mean {label_mean:.4f}")
+        model = DeepFM(**self._fold_params, feature_size=spec.feat_dim).fit_stream(
+            source, valid, early_stopping=True, shuffle_window=self.shuffle_window,
+            checkpoint_dir=self.checkpoint_dir, resume=self.resume)
+        y, predictions, first = [], [], None
+        for part in source.held_out() if valid is None else valid.training():  # by the kept (best epoch's) weights
+            y.append(part.y)
+            predictions.append(model.predict(part.X.Xi, part.X.Xv, part.X.Xs))
+            first = part.X if first is None else first
+        if not y:
+            raise ExperimentError(f"no rows of {names} were held out for validation")
+        y, predictions = np.concatenate(y), np.concatenate(predictions)
+        self._insight_rows = first  # the field interactions, measured on the first validation chunk
         result = task_metrics(self.schema.task, y, predictions)
         self.fold_results.append(FoldResult(source.training_rows, len(y), int(model.best_epoch_), int(model.n_epochs_),
                                             list(model.valid_result_), [], result, time.perf_counter() - start))
@@ -204,24 +235,27 @@ class Experiment:
             f"{name} {value:.5f}" for name, value in result.items())))
         return model
 
-    def _fit_fold(self, df, y, train_rows, valid_rows, k, n_folds):
+    def _fit_fold(self, train_df, y_train, valid_df, y_valid, k, n_folds, valid_path):
+        """A spec and a model fitted on ``train_df`` (labels ``y_train``), early-stopped on ``valid_df``
+        (rows of the file ``valid_path``); its ``FoldResult``."""
         start = time.perf_counter()
-        self.say(f"fold {k + 1}/{n_folds}: {len(train_rows):,} training rows, {len(valid_rows):,} validation rows")
-        train_df, valid_df = df.iloc[train_rows], df.iloc[valid_rows]
-        spec, X, model = self.fit(train_df, y[train_rows], self._fold_params)  # fitted on the training rows only
+        self.say(f"fold {k + 1}/{n_folds}: {len(train_df):,} training rows, {len(valid_df):,} validation rows")
+        spec, X, model = self.fit(train_df, y_train, self._fold_params)  # fitted on the training rows only
         try:
             V = spec.transform(valid_df)
         except ValueError as err:  # the rows' index labels are the file's data rows
-            raise ExperimentError(f"{self.train_path}: {err}") from None
-        model.fit(X.Xi, X.Xv, y[train_rows], V.Xi, V.Xv, y[valid_rows], early_stopping=True, Xs=X.Xs, Xs_valid=V.Xs)
+            raise ExperimentError(f"{valid_path}: {err}") from None
+        model.fit(X.Xi, X.Xv, y_train, V.Xi, V.Xv, y_valid, early_stopping=True, Xs=X.Xs, Xs_valid=V.Xs)
         model.feature_dictionary_ = spec
         self._insight_rows = V  # what the field interactions are measured on
         pred = model.predict(V.Xi, V.Xv, V.Xs)
-        result = task_metrics(self.schema.task, y[valid_rows], pred)
+        result = task_metrics(self.schema.task, y_valid, pred)
         if self.group_col:
-            result["ranking"] = ranking(self.schema.task, y[valid_rows], pred, valid_df[self.group_col].to_numpy())
+            if self.group_col not in valid_df.columns:
+                raise ExperimentError(f"the group column {self.group_col!r} is not in {valid_path}")
+            result["ranking"] = ranking(self.schema.task, y_valid, pred, valid_df[self.group_col].to_numpy())
         self._fold_model = model
-        fold = FoldResult(len(train_rows), len(valid_rows), int(model.best_epoch_), int(model.n_epochs_),
+        fold = FoldResult(len(train_df), len(valid_df), int(model.best_epoch_), int(model.n_epochs_),
                           list(model.valid_result_), list(model.train_result_), result, time.perf_counter() - start)
         self.say(f"fold {k + 1}/{n_folds}: best epoch {fold.best_epoch + 1}, "
                  + ", ".join(f"{name} {value:.5f}" for name, value in result.items() if name != "ranking")
@@ -234,26 +268,38 @@ class Experiment:
         columns = self.schema.file_columns(self.test_path)
         if self.schema.label not in columns:
             return None
-        test = self.schema.read(self.test_path)
-        y = self.schema.labels(test, str(self.test_path))
-        pred = pd.read_csv(predictions_path)[serving.PREDICTION_COL].to_numpy(np.float64)
+        if self.group_col and self.group_col not in columns:
+            raise ExperimentError(f"the group column {self.group_col!r} is not in {self.test_path}")
+        y, groups = [], []
+        for chunk in self.schema.read(self.test_path, chunksize=self.chunk_rows):  # the label, chunk by chunk
+            y.append(self.schema.labels(chunk, str(self.test_path)))
+            if self.group_col:
+                groups.append(chunk[self.group_col].to_numpy())
+        y = np.concatenate(y)
+        pred = pd.read_csv(predictions_path, usecols=[serving.PREDICTION_COL])[serving.PREDICTION_COL].to_numpy(
+            np.float64)
         result = task_metrics(self.schema.task, y, pred)
         if self.group_col:
-            if self.group_col not in test.columns:
-                raise ExperimentError(f"the group column {self.group_col!r} is not in {self.test_path}")
-            result["ranking"] = ranking(self.schema.task, y, pred, test[self.group_col].to_numpy())
+            result["ranking"] = ranking(self.schema.task, y, pred, np.concatenate(groups))
         return result
 
     def summary(self):
         names = TASKS[self.schema.task][2]
         folds = [vars(f) for f in self.fold_results]
         mean = {name: float(np.mean([f.metrics[name] for f in self.fold_results])) for name in names}
-        validation = {"folds": self.folds} if self.folds else {"valid_frac": self.valid_frac or DEFAULT_VALID_FRAC}
+        if self.folds:
+            validation = {"folds": self.folds}
+        elif self.valid_files:
+            validation = {"valid_files": [str(p) for p in self.valid_files]}
+        else:
+            validation = {"valid_frac": self.valid_frac or DEFAULT_VALID_FRAC}
         if self.stream:
-            validation.update(stream=True, chunk_rows=self.chunk_rows,
-                              held_out="rows whose row-number hash < valid_frac")
-        return {"task": self.schema.task, "train": str(self.train_path), "test": None if self.test_path is None
-                else str(self.test_path), "validation": validation,
+            validation.update(stream=True, chunk_rows=self.chunk_rows, shuffle_window=self.shuffle_window)
+            if not self.valid_files:
+                validation["held_out"] = "rows whose hash of file and row number < valid_frac"
+        train = [str(p) for p in self.train_files]
+        return {"task": self.schema.task, "train": train[0] if len(train) == 1 else train,
+                "test": None if self.test_path is None else str(self.test_path), "validation": validation,
                 "eval_metric": TASKS[self.schema.task][1], "valid_mean": mean, "folds": folds,
                 "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
                 "schema": self.schema.to_dict(), "seconds": self.seconds, "deepfm_graph": __version__}
@@ -276,9 +322,9 @@ def write_outputs(experiment, model, out_dir):
         names, importance = spec.fields + spec.sequence_fields, model.field_importance(rows.Xi, rows.Xv, rows.Xs)
         summary["field_importance"] = dict(zip(names, importance.tolist()))
         plot_interactions(out_dir / INTERACTIONS_FILE, model.field_interactions(rows.Xi, rows.Xv, rows.Xs), names,
-                          f"Field interactions of DeepFM on {Path(experiment.train_path).name}", importance)
+                          f"Field interactions of DeepFM on {experiment.train_files[0].name}", importance)
     plot_learning_curves(out_dir / CURVE_FILE, [(f.train_curve, f.valid_curve) for f in experiment.fold_results],
-                         TASKS[experiment.schema.task][1], f"DeepFM on {Path(experiment.train_path).name}",
+                         TASKS[experiment.schema.task][1], f"DeepFM on {experiment.train_files[0].name}",
                          [f.best_epoch for f in experiment.fold_results])
     text = json.dumps(summary, indent=1)
     atomic_write(out_dir / METRICS_FILE, lambda f: f.write(text + "\n"))

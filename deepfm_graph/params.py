@@ -29,6 +29,7 @@ TRAIN_PARAMS = {
 }
 VALID_FRAC = 0.2  # deepfm-train's held-out fraction when no --folds are given
 DEFAULT_CHUNK_ROWS = 1_000_000  # rows per chunk when training from files (--stream): the epoch kernel's full speed
+DEFAULT_SHUFFLE_WINDOW = 100_000  # rows kept back from each chunk to be shuffled with the next (--stream)
 
 SEQUENCE_PARAMS = ("dropout_fm", "deep_layers", "dropout_deep")
 

@@ -150,19 +150,21 @@ def _metadata(model, feature_dictionary):
             "feature_dictionary": fd}
 
 
-def _write_model(model, tmp, saver, files):
+def _write_model(model, tmp, saver, files, arrays):
     with model.graph_.as_default():  # a Saver runs in graph mode only inside its graph
         saver.save(model.session_, str(tmp / WEIGHTS_PREFIX), write_meta_graph=False, write_state=False)
     for name, obj in files.items():
         _write_json(tmp / name, obj)
+    for name, named_arrays in (arrays or {}).items():
+        np.savez(tmp / name, **named_arrays)
 
 
-def save_model(model, path, feature_dictionary=None, all_variables=False, extra=None):
+def save_model(model, path, feature_dictionary=None, all_variables=False, extra=None, arrays=None):
     """Save a fitted ``model`` to the directory ``path`` (see the module docstring).
 
     ``feature_dictionary`` defaults to the model's bundled one (``feature_dictionary_``).
     ``all_variables`` also saves optimizer slots and ``global_step``; ``extra`` maps more
-    file names to JSON objects.
+    file names to JSON objects, ``arrays`` more ``.npz`` file names to dicts of arrays.
     """
     model._check_fitted()
     fd = feature_dictionary_for(model, feature_dictionary)
@@ -170,7 +172,7 @@ def save_model(model, path, feature_dictionary=None, all_variables=False, extra=
     if fd is not None:
         files[FEATURES_FILE] = fd.to_dict()
     saver = _training_saver(model) if all_variables else _weights_saver(model)
-    write_directory_atomically(path, lambda tmp: _write_model(model, tmp, saver, files), MODEL_FILE)
+    write_directory_atomically(path, lambda tmp: _write_model(model, tmp, saver, files, arrays), MODEL_FILE)
 
 
 def _read_json(path, what):
@@ -301,40 +303,51 @@ def set_state(model, state):
 
 
 # ---------------------------------------------------------------- training checkpoints
-def _digest(arrays):
+def data_identity(arrays):
+    """What a checkpointed ``fit`` on in-memory ``arrays`` depends on: their shapes and SHA-256."""
     h = hashlib.sha256()
     for array in arrays:
         h.update(str(array.shape).encode())
         h.update(np.ascontiguousarray(array).data)
-    return h.hexdigest()
+    return {"data_shapes": [list(a.shape) for a in arrays], "data_sha256": h.hexdigest()}
+
+
+CARRY_FILE = "carry.npz"  # a mid-pass checkpoint's rows kept back for the next chunks (stream training)
 
 
 class TrainingCheckpoints:
-    """Checkpoints of one ``fit`` in ``directory``: ``last/`` after every epoch, ``best/`` too
-    when the epoch has the best validation score.
+    """Checkpoints of one ``fit`` (or ``fit_stream``) in ``directory``: ``last/`` after every epoch
+    (and, in a stream, after chunks), ``best/`` too when the epoch has the best validation score.
 
     Each is a model save (``DeepFM.load`` reads it) whose checkpoint holds all variables,
     optimizer slots and ``global_step`` included, with the loop results in ``model.json``
-    and ``training.json`` = completed epochs, whether early stopping fired, and what the
-    run depends on (parameters but ``epoch``/``verbose``, ``early_stopping``, data shapes
-    and SHA-256), so that resuming restores exactly the state an uninterrupted run would have.
+    and ``training.json`` = completed epochs, the position inside the next epoch (chunks done,
+    with the rows carried over in ``carry.npz``), whether early stopping fired, and what the run
+    depends on (parameters but ``epoch``/``verbose``, ``early_stopping``, ``identity``: the data's
+    shapes and SHA-256, or a file source's identity), so that resuming restores exactly the state an
+    uninterrupted run would have.
     """
 
-    def __init__(self, model, directory, data, early_stopping):
+    def __init__(self, model, directory, identity, early_stopping):
         self.model, self.directory, self.early_stopping = model, Path(directory), bool(early_stopping)
         params = encode_params(model.get_params(deep=False))[0] | {"early_stopping": self.early_stopping}
         self.run = {"params": {k: v for k, v in params.items() if k not in RESUMABLE_CHANGES},
-                    "data_shapes": [list(a.shape) for a in data], "data_sha256": _digest(data),
-                    "feature_size": model.feature_size_}
+                    **identity, "feature_size": model.feature_size_}
+        self.position = None  # after start(resume=True): (chunks done, seconds spent, carried part) in the epoch
 
-    def save(self, stopped):
+    def save(self, stopped, position=None):
+        """Save ``last/`` (and ``best/`` after the best epoch). ``position``: mid-epoch, ``(chunks done,
+        seconds spent, carried rows as a dict of arrays)``."""
         model = self.model
         state = {"format_version": FORMAT_VERSION, "completed_epochs": len(model.epoch_seconds_),
-                 "stopped": bool(stopped), "run": self.run}
+                 "stopped": bool(stopped), "run": self.run,
+                 "position": None if position is None else {"chunks": position[0], "seconds": position[1]}}
+        carry = None if position is None else position[2]
         # best/ first: a crash between the two leaves last/ one epoch behind, which is redone.
-        names = (["best"] if model.best_epoch_ == len(model.epoch_seconds_) - 1 else []) + ["last"]
-        for name in names:
-            save_model(model, self.directory / name, all_variables=True, extra={TRAINING_FILE: state})
+        best = position is None and model.best_epoch_ == len(model.epoch_seconds_) - 1
+        for name in (["best"] if best else []) + ["last"]:
+            save_model(model, self.directory / name, all_variables=True, extra={TRAINING_FILE: state},
+                       arrays=None if name == "best" or carry is None else {CARRY_FILE: carry})
 
     def _check_run(self, saved, last):
         params, now = saved["params"], self.run["params"]
@@ -342,13 +355,14 @@ class TrainingCheckpoints:
         if changed:
             details = ", ".join(f"{k} (checkpoint {params.get(k)!r}, now {now.get(k)!r})" for k in changed)
             raise ValueError(f"cannot resume from {last}: parameters differ from the checkpoint's: {details}")
-        for key in ("data_shapes", "feature_size", "data_sha256"):
-            if saved[key] != self.run[key]:
+        for key in [k for k in self.run if k != "params"] + [k for k in saved if k not in self.run]:
+            if saved.get(key) != self.run.get(key):
                 raise ValueError(f"cannot resume from {last}: the training/validation data differ from the "
-                                 f"checkpoint's ({key}: checkpoint {saved[key]}, now {self.run[key]})")
+                                 f"checkpoint's ({key}: checkpoint {saved.get(key)}, now {self.run.get(key)})")
 
     def start(self, resume):
-        """Return ``(stopped, best weights or None)`` restored from ``last/`` when resuming.
+        """Return ``(stopped, best weights or None)`` restored from ``last/`` when resuming; a mid-epoch
+        position is left in ``self.position``.
 
         Without ``resume``, earlier checkpoints are removed; with it but no checkpoint yet,
         training starts afresh: ``(False, None)``.
@@ -367,7 +381,13 @@ class TrainingCheckpoints:
             for name in ("n_epochs_", "best_epoch_", "train_result_", "valid_result_", "epoch_seconds_"):
                 setattr(model, name, meta["fitted"][name])
             stopped = state["stopped"]
-        except (KeyError, TypeError) as err:
+            position = state.get("position")
+            if position is not None:
+                with np.load(last / CARRY_FILE) as carry:
+                    self.position = (int(position["chunks"]), float(position["seconds"]), dict(carry))
+        except (KeyError, TypeError, OSError, ValueError) as err:
+            if isinstance(err, ValueError) and str(err).startswith("cannot resume"):
+                raise
             raise ValueError(f"cannot resume from {last}: its training state is corrupted ({err!r})") from None
         best_weights = None
         if self.early_stopping and model.best_epoch_ is not None:

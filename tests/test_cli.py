@@ -570,3 +570,20 @@ def test_scripts_train_help_exits_0():
     result = run_python(str(ROOT / "scripts" / "train.py"), "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: deepfm-train") and "--schema" in result.stdout
+
+
+@pytest.mark.slow
+def test_deepfm_train_validates_on_a_separate_file(tmp_path):
+    criteo = ROOT / "data" / "criteo"
+    out = tmp_path / "out"
+    assert cli.train_main(["--train", str(criteo / "train.tsv"), "--valid", str(criteo / "test.tsv"), "--schema",
+                           str(criteo / "schema.json"), "--out", str(out), "--epochs", "2", "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["validation"] == {"valid_files": [str(criteo / "test.tsv")]}
+    assert (metrics["folds"][0]["train_rows"], metrics["folds"][0]["valid_rows"]) == (10_000, 2_000)
+    model = DeepFM.load(out / "model")
+    schema = DatasetSchema.load(criteo / "schema.json")
+    test = schema.read(criteo / "test.tsv")
+    T = model.feature_dictionary_.transform(test)
+    assert metrics["folds"][0]["metrics"]["auc"] == pytest.approx(
+        roc_auc_score(schema.labels(test), model.predict(T.Xi, T.Xv, T.Xs)), abs=1e-9)

@@ -936,3 +936,19 @@ def test_a_wrong_sequence_separator_is_found_over_chunks():
         column.partial_fit(chunk)
     with pytest.raises(ValueError, match=r"no value holds the separator sep='\|', but 50% hold ','"):
         column.finish_fit()
+
+
+def test_key_counter_counts_over_chunks_and_keeps_only_frequent_keys_text():
+    from deepfm_graph.features.categorical import KeyCounter
+
+    rng = np.random.default_rng(0)
+    chunks = [rng.zipf(1.3, 5_000).astype(str).astype(object) for _ in range(6)]
+    counter = KeyCounter(min_count=4)
+    for chunk in chunks:
+        counter.add(chunk)
+    counts = pd.Series(np.concatenate(chunks)).value_counts()
+    assert counter.frequent_keys() == sorted(counts.index[counts >= 4])  # keys crossing min_count in any chunk
+    assert len(counter.hashes) == len(counts) and counter.counts.sum() == 30_000
+    assert len(counter.frequent) == (counts >= 4).sum() < len(counts)  # no text kept for the rare keys
+    codes, keys = np.array([0, 1, 1, 2]), np.array(["3", "x", "3"], dtype=object)  # one key under two codes
+    assert KeyCounter(2).add(keys, codes).frequent_keys() == ["3", "x"]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Column, is_int, register
-from .keys import canonical_keys, hash_keys, tf_hash_keys
+from .keys import canonical_keys, hash_keys, key_codes, tf_hash_keys
 
 
 class _Keyed(Column):
@@ -29,15 +29,47 @@ class _Keyed(Column):
         return "string"
 
 
-def count_keys(counts, keys):
-    """``counts`` (a Series key -> count, or None) with the keys (object array of str) added."""
-    chunk = pd.Series(keys, dtype=object).value_counts(sort=False)
-    return chunk if counts is None else counts.add(chunk, fill_value=0)
+class KeyCounter:
+    """Counts of keys over chunks, in memory bounded by the distinct keys, not the rows: each key is
+    counted under a 64-bit hash of it (``pandas.util.hash_array``; 16 bytes a distinct key), and its
+    text is kept only once it has been counted ``min_count`` times, so a long tail of rare values
+    costs no strings. Two keys sharing a hash (about one pair in 10^12 for a million keys) would be
+    counted together."""
 
+    def __init__(self, min_count):
+        self.min_count = min_count
+        self.hashes, self.counts = np.zeros(0, np.uint64), np.zeros(0, np.int64)  # sorted by hash
+        self.frequent = {}  # hash -> key, for the keys counted at least min_count times
 
-def frequent_keys(counts, min_count):
-    """Sorted keys counted at least ``min_count`` times."""
-    return [] if counts is None else sorted(counts.index[counts.to_numpy() >= min_count])
+    def add(self, keys, codes=None):
+        """Count ``keys`` (object array of str), or with ``codes`` the keys ``keys[codes]``."""
+        keys = np.asarray(keys, dtype=object)
+        if codes is None:
+            codes, keys = pd.factorize(keys)
+        n = np.bincount(codes, minlength=len(keys))
+        keys, n = keys[n > 0], n[n > 0]
+        if len(keys) == 0:
+            return self
+        h = pd.util.hash_array(keys, categorize=False)
+        order = np.argsort(h, kind="stable")
+        h, n, keys = h[order], n[order], keys[order]
+        h, first = np.unique(h, return_index=True)  # one key under two codes (3 and 3.0): counted once
+        n, keys = np.add.reduceat(n, first), keys[first]
+        at = np.searchsorted(self.hashes, h)
+        found = at < len(self.hashes)
+        found[found] = self.hashes[at[found]] == h[found]
+        before = np.zeros(len(h), np.int64)
+        before[found] = self.counts[at[found]]
+        self.counts[at[found]] += n[found]
+        self.hashes = np.insert(self.hashes, at[~found], h[~found])
+        self.counts = np.insert(self.counts, at[~found], n[~found])
+        crossed = (before < self.min_count) & (before + n >= self.min_count)
+        self.frequent.update(zip(h[crossed].tolist(), keys[crossed].tolist()))
+        return self
+
+    def frequent_keys(self):
+        """The keys counted at least ``min_count`` times, sorted."""
+        return sorted(self.frequent.values())
 
 
 def check_min_count(column):
@@ -62,11 +94,12 @@ class Categorical(_Keyed):
     def _check_options(self):
         check_min_count(self)
 
-    def _accumulate(self, counts, values):
-        return count_keys(counts, canonical_keys(values))
+    def _accumulate(self, counter, values):
+        codes, keys = key_codes(values)
+        return (counter or KeyCounter(self.min_count)).add(keys, codes)
 
-    def _finish(self, counts):
-        self.set_fitted_state({"vocabulary": frequent_keys(counts, self.min_count)})
+    def _finish(self, counter):
+        self.set_fitted_state({"vocabulary": [] if counter is None else counter.frequent_keys()})
 
     @property
     def oov_index_(self):
@@ -78,7 +111,8 @@ class Categorical(_Keyed):
         return np.where(positions < 0, self.oov_index_, positions)
 
     def transform(self, values):
-        return self.lookup(canonical_keys(values)), np.ones(len(values), np.float32)
+        codes, keys = key_codes(values)  # each distinct value looked up once
+        return self.lookup(keys)[codes], np.ones(len(values), np.float32)
 
     def fitted_state(self):
         return {"vocabulary": list(self.vocabulary_)}
@@ -120,7 +154,8 @@ class Hashed(_Keyed):
         self.size_ = self.buckets
 
     def transform(self, values):
-        index = hash_keys(canonical_keys(values)).astype(np.int64) % self.buckets
+        codes, keys = key_codes(values)  # each distinct value hashed once
+        index = (hash_keys(keys).astype(np.int64) % self.buckets)[codes]
         return index, np.ones(len(values), np.float32)
 
     def set_fitted_state(self, state):

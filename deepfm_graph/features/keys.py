@@ -40,9 +40,39 @@ def canonical_key(value):
     raise TypeError(f"categorical value {value!r} of type {type(value).__name__} has no canonical key")
 
 
+_MIXED = ("mixed", "mixed-integer", "boolean")  # object columns whose values need keying one by one
+
+
+def key_codes(values):
+    """``(codes, keys)`` of a Series or 1-D array: ``keys`` (object array of str) holds the key of each
+    distinct value, ``codes`` (intp N) each value's position in it, so ``keys[codes]`` are the values'
+    keys. Distinct values are keyed once each; two values may share a key (``3`` and ``3.0``)."""
+    array = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if array.dtype.kind != "O":
+        return pd.factorize(_vector_keys(array))
+    inferred = pd.api.types.infer_dtype(array, skipna=True)
+    if inferred in _MIXED:
+        # factorize takes True for 1 and False for 0: bools beside numbers are keyed one by one (rare)
+        return pd.factorize(np.array([canonical_key(v) for v in array], dtype=object))
+    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    if inferred in ("string", "empty"):
+        keys = np.append(uniques.astype(object), "")  # missing (code -1) is the last key, ""
+    else:
+        keys = np.array([canonical_key(u) for u in uniques] + [""], dtype=object)
+    return np.where(codes < 0, len(keys) - 1, codes), keys
+
+
 def canonical_keys(values):
     """Keys of a Series or 1-D array, as an object array of str (N); vectorised per dtype."""
     array = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if array.dtype.kind != "O":
+        return _vector_keys(array)
+    codes, keys = key_codes(array)
+    return keys[codes]
+
+
+def _vector_keys(array):
+    """Keys of a numeric or bool array (N), vectorised."""
     kind = array.dtype.kind
     if kind in "iu":
         return array.astype(str).astype(object)
@@ -59,13 +89,7 @@ def canonical_keys(values):
         other = ~integral & ~np.isnan(x)
         keys[other] = x[other].astype(str)  # numpy writes the shortest round-trip form, as repr does
         return keys
-    series = pd.Series(array, dtype=object)
-    if pd.api.types.infer_dtype(series, skipna=True) in ("mixed", "mixed-integer", "boolean"):
-        # factorize takes True for 1 and False for 0: bools beside numbers are keyed one by one (rare)
-        return np.array([canonical_key(v) for v in array], dtype=object)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    table = np.array([canonical_key(u) for u in uniques] + [""], dtype=object)  # one call per distinct value
-    return table[codes]
+    return canonical_keys(array.astype(object))
 
 
 def _mix32(h):

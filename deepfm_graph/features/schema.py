@@ -23,7 +23,11 @@ Keys
 Checks against a file or frame name the column: a schema column absent from the data (with a
 hint when ``sep`` looks wrong), a label or id that is also a feature, bad options.
 """
+import bz2
 import csv
+import gzip
+import lzma
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -170,7 +174,7 @@ class DatasetSchema:
     def file_columns(self, path):
         """The column names of the file ``path`` under this schema (header or ``names``)."""
         try:
-            with open(path, newline="", encoding=_encoding(self.encoding)) as f:
+            with _open_text(path, _encoding(self.encoding)) as f:
                 first = next(csv.reader(f, delimiter=self.sep), None)
         except OSError as err:
             raise SchemaError(f"{path} cannot be read: {err.strerror}") from None
@@ -228,6 +232,15 @@ class DatasetSchema:
             raise SchemaError(f"label column {self.label!r} holds {native(raw.iloc[row])!r} at row {df.index[row]}; "
                               "task 'binary' needs 0/1 labels (use task 'regression' for real values)")
         return y.astype(np.float32)
+
+
+_COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}  # what read_csv infers from these names too
+
+
+def _open_text(path, encoding):
+    """The file ``path`` as text, decompressed by its name's suffix like ``read_csv`` does."""
+    opener = _COMPRESSED.get(Path(path).suffix.lower(), open)
+    return opener(path, "rt", newline="", encoding=encoding)
 
 
 def _encoding(encoding):

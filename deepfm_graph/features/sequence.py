@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .base import Column, is_int, register
-from .categorical import check_buckets, check_min_count, count_keys, frequent_keys, tf_buckets, vocabulary_table
+from .categorical import KeyCounter, check_buckets, check_min_count, tf_buckets, vocabulary_table
 from .keys import canonical_keys, hash_keys
 
 POOLINGS = ("mean", "sum")
@@ -82,7 +82,7 @@ class Sequence(Column):
         counts, longest, separators, cells = state or (None, 0, {}, 0)
         rows, keys = self.tokens(values)
         if self.buckets is None:
-            counts = count_keys(counts, keys)
+            counts = (counts or KeyCounter(self.min_count)).add(keys)
         longest = max(longest, int(np.bincount(rows, minlength=1).max()))
         found, text_cells = self._separators(values)
         for separator, (n, example) in found.items():
@@ -100,7 +100,7 @@ class Sequence(Column):
                                      f"{other!r} (such as {example!r}); is sep right?")
         state = {"max_len": self.max_len or max(longest, 1)}
         if self.buckets is None:
-            state["vocabulary"] = frequent_keys(counts, self.min_count)
+            state["vocabulary"] = [] if counts is None else counts.frequent_keys()
         self.set_fitted_state(state)
 
     def fitted_state(self):

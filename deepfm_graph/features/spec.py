@@ -37,6 +37,29 @@ class FeatureArrays:
         """The arrays of ``rows`` (an index array or a slice)."""
         return FeatureArrays(self.Xi[rows], self.Xv[rows], tuple((i[rows], w[rows]) for i, w in self.Xs))
 
+    @staticmethod
+    def concatenate(a, b):
+        """The rows of ``a`` then those of ``b`` (new arrays)."""
+        def cat(u, v):
+            return np.concatenate([u, v])
+
+        return FeatureArrays(cat(a.Xi, b.Xi), cat(a.Xv, b.Xv), tuple((cat(i, j), cat(w, v))
+                                                                    for (i, w), (j, v) in zip(a.Xs, b.Xs)))
+
+    def to_dict(self):
+        """The arrays by name: ``Xi``, ``Xv``, and ``seq_index_<s>``, ``seq_weight_<s>`` per sequence field."""
+        arrays = {"Xi": self.Xi, "Xv": self.Xv}
+        for s, (index, weight) in enumerate(self.Xs):
+            arrays[f"seq_index_{s}"], arrays[f"seq_weight_{s}"] = index, weight
+        return arrays
+
+    @classmethod
+    def from_dict(cls, arrays):
+        """The inverse of ``to_dict`` (other keys of ``arrays`` are ignored)."""
+        n_sequences = sum(1 for name in arrays if name.startswith("seq_index_"))
+        return cls(arrays["Xi"], arrays["Xv"],
+                   tuple((arrays[f"seq_index_{s}"], arrays[f"seq_weight_{s}"]) for s in range(n_sequences)))
+
 
 class FeatureSpec(JsonRoundTrip):
     """Typed feature columns (``base.Column`` subclasses), fitted on training rows only.
