@@ -78,8 +78,17 @@ def train_parser():
                         "(default: a temporary directory, removed at the end)")
     stream.add_argument("--checkpoint-dir", type=Path, help="save the training state here every chunk and epoch")
     stream.add_argument("--resume", action="store_true", help="go on from --checkpoint-dir's last checkpoint")
-    parser.add_argument("--quiet", action="store_true", help="print only the final metrics")
+    parser.add_argument("--tensorboard", type=Path, metavar="DIR",
+                        help="write TensorBoard summaries (with --folds: DIR/fold_<k>, DIR/final)")
+    parser.add_argument("--quiet", action="store_true", help="print only the final metrics (no progress bars)")
     return parser
+
+
+def _bars(quiet, fits):
+    """``progress.FitBars`` over ``fits`` fits on a terminal without ``--quiet``; else None."""
+    from .progress import FitBars, bars_wanted
+
+    return FitBars(fits) if bars_wanted(quiet) else None
 
 
 def _fail(parser, err):
@@ -108,7 +117,8 @@ def train_main(argv=None):
     from .jsonfiles import read_json_object
 
     start = time.perf_counter()
-    progress = None if args.quiet else print
+    bars = _bars(args.quiet, (args.folds + 1) if args.folds else 1)
+    progress = None if args.quiet else bars.write if bars else print
     try:
         schema = DatasetSchema.load(args.schema)
         params = resolve_params(schema.task, read_json_object(args.params, "params file") if args.params else None,
@@ -123,7 +133,9 @@ def train_main(argv=None):
         experiment = Experiment(schema, args.train, params, args.test, args.folds, args.valid_frac, args.group_col,
                                 progress, args.stream, args.chunk_rows, args.cache_dir, valid_paths=args.valid,
                                 shuffle_window=args.shuffle_window, checkpoint_dir=args.checkpoint_dir,
-                                resume=args.resume)
+                                resume=args.resume, tensorboard_dir=args.tensorboard, bars=bars)
+        if bars:
+            params["verbose"] = False  # the bars show the epochs
         model = experiment.run()
         summary = write_outputs(experiment, model, args.out)
     except (ValueError, TypeError, OSError) as err:
@@ -131,6 +143,9 @@ def train_main(argv=None):
     except KeyboardInterrupt:
         print(f"{parser.prog}: interrupted; each file under {args.out} is whole (written atomically)", file=sys.stderr)
         return 130
+    finally:
+        if bars:
+            bars.close()
     print(_report(summary, args.out, time.perf_counter() - start))
     return 0
 
@@ -246,7 +261,9 @@ def porto_parser():
                      help=f"seeds the folds and DeepFM's random_seed (default: {defaults['random_seed']})")
     run.add_argument("--numeric-cols", type=_porto_names, help="comma-separated numeric columns (default: Porto roles)")
     run.add_argument("--ignore-cols", type=_porto_names, help="comma-separated ignored columns (default: Porto roles)")
-    run.add_argument("--quiet", action="store_true", help="print only the results table")
+    run.add_argument("--tensorboard", type=Path, metavar="DIR",
+                     help="write TensorBoard summaries to DIR/<Model>/fold_<k>")
+    run.add_argument("--quiet", action="store_true", help="print only the results table (no progress bars)")
     model = parser.add_argument_group("DeepFM parameters")
     model.add_argument("--params", type=Path, metavar="FILE.json",
                        help="JSON object of DeepFM parameters (numeric_cols/ignore_cols allowed too)")
@@ -296,7 +313,8 @@ def porto_main(argv=None):
     from .estimator import DivergenceError
     from .porto import PortoSchemaError
 
-    progress = None if args.quiet else print
+    bars = _bars(args.quiet, len(args.models) * args.folds)
+    progress = None if args.quiet else bars.write if bars else print
     start = time.perf_counter()
     try:
         train_path, test_path = _input_paths(parser, args, progress)
@@ -314,7 +332,8 @@ def porto_main(argv=None):
         return 2
     try:
         results = workflow.run_cv(train_df, test_df, args.models, params, args.folds, params["random_seed"],
-                                  numeric_cols, ignore_cols, progress=progress)
+                                  numeric_cols, ignore_cols, progress=progress, tensorboard_dir=args.tensorboard,
+                                  bars=bars)
         written = workflow.write_outputs(results, args.out, {"train": str(train_path), "test": str(test_path)})
     except DivergenceError as error:
         return _fail(parser, error)
@@ -322,6 +341,9 @@ def porto_main(argv=None):
         print(f"{parser.prog}: interrupted; each file under {args.out} is whole (written atomically)",
               file=sys.stderr)
         return 130
+    finally:
+        if bars:
+            bars.close()
     if progress:
         progress(f"wrote {len(written)} files to {args.out}: {', '.join(path.name for path in written)}")
     print(workflow.format_table(results))

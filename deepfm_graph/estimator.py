@@ -15,11 +15,11 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from . import graph as G
-from . import persistence, serving
+from . import persistence, serving, summaries
 from .batches import Part, window_steps
 from .checks import is_int, is_real
 from .features.spec import FeatureArrays
-from .metrics import resolve_metric
+from .metrics import logloss, resolve_metric
 from .params import DEFAULT_SHUFFLE_WINDOW
 
 # Predicting: PREDICT_THREADS concurrent session.run calls of up to PREDICT_BATCH_SIZE rows each and
@@ -31,6 +31,10 @@ PREDICT_BATCH_SIZE = 8192
 PREDICT_RUN_VALUES = 8192 * 39 * 8
 INTERACTION_VALUES = 1 << 22  # field_interactions: pairwise products held at once (float64, 32 MB)
 REFIT_MAX_EPOCHS = 100  # the reference's cap when refitting on train + valid
+BATCH_NORM_STATISTICS = ("population", "moving")
+ROW_BUCKET = 1 << 16  # stream training pads each step's arrays to a multiple of this many rows
+BN_CALIBRATION_ROWS = 65_536  # training rows the batch-norm population statistics are measured on (8 runs)
+LOSSES = {"logloss": logloss, "mse": lambda y, p: float(np.mean((np.asarray(y, np.float64) - p) ** 2))}
 
 
 class DivergenceError(ValueError):
@@ -75,6 +79,11 @@ def _flat(X):
     return (X.Xi, X.Xv) + tuple(a for pair in X.Xs for a in pair)
 
 
+def _padded(array, rows):
+    """``array`` with zero rows appended up to ``rows`` rows."""
+    return np.pad(array, [(0, rows - len(array))] + [(0, 0)] * (array.ndim - 1))
+
+
 def _first_bad(mask):
     row, col = np.argwhere(mask)[0]
     return f"row {row}, field {col}"
@@ -91,6 +100,12 @@ class DeepFM(BaseEstimator):
     ``training_loop``: ``"graph"`` runs each epoch as one ``session.run`` over data held
     in the graph, ``"feed"`` one ``session.run`` per fed batch as the reference does;
     both take the same batches in the same order and give the same model.
+    ``tensorboard_dir``: write TensorBoard summaries there (``summaries.EpochSummaries``: the graph,
+    per epoch the loss and metric on the training and validation rows scored, the learning rate and
+    weight histograms); ``None``: nothing is written or computed.
+    ``batch_norm_statistics`` (with ``batch_norm``): ``"population"`` measures the statistics that
+    prediction uses after every epoch, on training rows in the network as it predicts (calibrated
+    predictions); ``"moving"`` keeps the reference's moving averages (``batch_norm_decay``).
     ``greater_is_better=None`` follows the metric. ``feature_size`` should come from the
     feature dictionary (``feat_dim``); when omitted it is inferred from the data.
     """
@@ -100,7 +115,8 @@ class DeepFM(BaseEstimator):
                  epoch=10, batch_size=256, learning_rate=0.001, optimizer_type="adam", batch_norm=0,
                  batch_norm_decay=0.995, verbose=False, random_seed=2016, use_fm=True, use_deep=True,
                  loss_type="logloss", eval_metric="gini_norm", l2_reg=0.0, greater_is_better=None,
-                 layout="paper", l2_reg_embedding=0.0, patience=None, eval_train=True, training_loop="graph"):
+                 layout="paper", l2_reg_embedding=0.0, patience=None, eval_train=True, training_loop="graph",
+                 tensorboard_dir=None, batch_norm_statistics="population"):
         self.feature_size = feature_size
         self.field_size = field_size
         self.embedding_size = embedding_size
@@ -127,6 +143,8 @@ class DeepFM(BaseEstimator):
         self.patience = patience
         self.eval_train = eval_train
         self.training_loop = training_loop
+        self.tensorboard_dir = tensorboard_dir
+        self.batch_norm_statistics = batch_norm_statistics
 
     # ------------------------------------------------------------------ validation
     def _check_params(self):
@@ -167,6 +185,10 @@ class DeepFM(BaseEstimator):
             _check(is_real(value) and value >= 0, f"{name} must be a non-negative number, got {value!r}")
         _check(self.greater_is_better in (None, True, False),
                f"greater_is_better must be None or a bool, got {self.greater_is_better!r}")
+        _check(self.batch_norm_statistics in BATCH_NORM_STATISTICS, f"batch_norm_statistics must be one of "
+               f"{BATCH_NORM_STATISTICS}, got {self.batch_norm_statistics!r}")
+        if not (self.tensorboard_dir is None or isinstance(self.tensorboard_dir, (str, os.PathLike))):
+            raise TypeError(f"tensorboard_dir must be a directory path or None, got {self.tensorboard_dir!r}")
         _check(self.training_loop in G.TRAINING_LOOPS,
                f"training_loop must be one of {G.TRAINING_LOOPS}, got {self.training_loop!r}")
         _check(self.patience is None or (is_int(self.patience) and self.patience >= 1),
@@ -263,7 +285,8 @@ class DeepFM(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def fit(self, Xi_train, Xv_train, y_train, Xi_valid=None, Xv_valid=None, y_valid=None,
-            early_stopping=False, refit=False, checkpoint_dir=None, resume=False, Xs=None, Xs_valid=None):
+            early_stopping=False, refit=False, checkpoint_dir=None, resume=False, Xs=None, Xs_valid=None,
+            on_epoch=None):
         """Train on ``(Xi_train, Xv_train, y_train)``; score ``*_valid`` every epoch when given.
 
         ``Xs`` / ``Xs_valid``: the sequence fields' ``(index, weight)`` blocks (rows * L each), as
@@ -275,8 +298,9 @@ class DeepFM(BaseEstimator):
         ``checkpoint_dir`` saves ``last/`` after every epoch and ``best/`` at the best
         validation epoch (``persistence.TrainingCheckpoints``); without ``resume`` it starts
         afresh, removing earlier ones. ``resume=True`` continues from ``last/`` (if there is
-        one) exactly as the uninterrupted run would have; the parameters but ``epoch`` and
-        ``verbose``, and the data, must be those of the checkpointed run.
+        one) exactly as the uninterrupted run would have; the parameters but ``epoch``, ``verbose``
+        and ``tensorboard_dir``, and the data, must be those of the checkpointed run.
+        ``on_epoch(model, epoch)`` is called after every epoch (progress bars).
         """
         if resume and checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
@@ -307,22 +331,25 @@ class DeepFM(BaseEstimator):
             checkpoints = persistence.TrainingCheckpoints(self, checkpoint_dir, persistence.data_identity(data),
                                                           early_stopping)
             stopped, best_weights = checkpoints.start(resume)
-        for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
-            start = time.perf_counter()
-            self._train_epoch(train, y, epoch)
-            self._check_finite(epoch)
-            self.epoch_seconds_.append(time.perf_counter() - start)
-            self.n_epochs_ = epoch + 1
-            if self.eval_train:
-                self.train_result_.append(self._score(train, y))
-            if has_valid:
-                best_weights = self._track_valid(epoch, self._score(valid, y_va), early_stopping, best_weights)
-            self._report(epoch, time.perf_counter() - start)
-            stopped = early_stopping and self._should_stop()
-            if checkpoint_dir is not None:
-                checkpoints.save(stopped)
-            if stopped:
-                break
+        with summaries.open_summaries(self.tensorboard_dir, self) as board:
+            for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
+                start, losses = time.perf_counter(), {}
+                self._train_epoch(train, y, epoch)
+                self._check_finite(epoch)
+                self._calibrate_batch_norm(train)
+                self.epoch_seconds_.append(time.perf_counter() - start)
+                self.n_epochs_ = epoch + 1
+                if self.eval_train:
+                    self.train_result_.append(self._score(train, y, losses, "train/loss"))
+                if has_valid:
+                    score = self._score(valid, y_va, losses, "valid/loss")
+                    best_weights = self._track_valid(epoch, score, early_stopping, best_weights)
+                self._end_epoch(epoch, start, board, losses, on_epoch)
+                stopped = early_stopping and self._should_stop()
+                if checkpoint_dir is not None:
+                    checkpoints.save(stopped)
+                if stopped:
+                    break
         if early_stopping:
             self._set_weights(best_weights)
         if refit and has_valid:
@@ -330,7 +357,7 @@ class DeepFM(BaseEstimator):
         return self
 
     def fit_stream(self, source, valid=None, early_stopping=False, shuffle_window=DEFAULT_SHUFFLE_WINDOW,
-                   checkpoint_dir=None, resume=False, checkpoint_chunks=1):
+                   checkpoint_dir=None, resume=False, checkpoint_chunks=1, on_epoch=None):
         """Train on the chunks of ``source`` (``batches.FileSource`` with a fitted spec), holding a few
         chunks in memory, not the files.
 
@@ -348,7 +375,7 @@ class DeepFM(BaseEstimator):
         ``best/`` at the best validation epoch; ``resume=True`` goes on from ``last/`` at its chunk
         (skipping the chunks before it, with the rows it kept back), giving the model the
         uninterrupted run would have. The source is checked by its identity (files, sizes,
-        modification times, chunking, spec), not by hashing the data.
+        modification times, chunking, spec), not by hashing the data. ``on_epoch`` as in ``fit``.
         """
         spec = source.spec
         if spec is None:
@@ -381,32 +408,40 @@ class DeepFM(BaseEstimator):
             checkpoints = persistence.TrainingCheckpoints(self, checkpoint_dir, identity, early_stopping)
             stopped, best_weights = checkpoints.start(resume)
             position = checkpoints.position
-        for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
-            chunks, seconds, carry = position or (0, 0.0, None)
-            position, start = None, time.perf_counter() - seconds
-            shuffle = [self.random_seed, epoch] if epoch > 0 and source.shuffles_chunks() else None
-            steps = window_steps(source.training(shuffle, chunks), shuffle_window, self.batch_size,
-                                 functools.partial(self._stream_order, epoch), chunks,
-                                 None if carry is None else Part.from_dict(carry))
-            for step in steps:
-                if len(step.order):
-                    self._train_rows(self._check_part(step.part), self._check_y(step.part.y, len(step.part), "y"),
-                                     step.order)
-                    self._check_finite(epoch)
-                if checkpoints is not None and step.carry is not None and step.chunks % checkpoint_chunks == 0:
-                    checkpoints.save(False, (step.chunks, time.perf_counter() - start, step.carry.to_dict()))
-            self.epoch_seconds_.append(time.perf_counter() - start)
-            self.n_epochs_ = epoch + 1
-            labels, predictions = self.predict_parts(source.held_out() if valid is None else valid.training())
-            if len(labels):
-                best_weights = self._track_valid(epoch, float(self._metric(labels, predictions)), early_stopping,
-                                                 best_weights)
-            self._report(epoch, time.perf_counter() - start)
-            stopped = early_stopping and bool(self.valid_result_) and self._should_stop()
-            if checkpoints is not None:
-                checkpoints.save(stopped)
-            if stopped:
-                break
+        rows = source.chunk_rows + shuffle_window + self.batch_size  # the most a step holds
+        capacity = -(-rows // ROW_BUCKET) * ROW_BUCKET
+        with summaries.open_summaries(self.tensorboard_dir, self) as board:
+            for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
+                chunks, seconds, carry = position or (0, 0.0, None)
+                position, start = None, time.perf_counter() - seconds
+                shuffle = [self.random_seed, epoch] if epoch > 0 and source.shuffles_chunks() else None
+                steps = window_steps(source.training(shuffle, chunks), shuffle_window, self.batch_size,
+                                     functools.partial(self._stream_order, epoch), chunks,
+                                     None if carry is None else Part.from_dict(carry))
+                last = None
+                for step in steps:
+                    if len(step.order):
+                        last = step.part  # the batch-norm statistics are measured on the last chunk's rows
+                        self._train_rows(self._check_part(step.part), self._check_y(step.part.y, len(step.part), "y"),
+                                         step.order, capacity)
+                        self._check_finite(epoch)
+                    if checkpoints is not None and step.carry is not None and step.chunks % checkpoint_chunks == 0:
+                        checkpoints.save(False, (step.chunks, time.perf_counter() - start, step.carry.to_dict()))
+                if last is not None:
+                    self._calibrate_batch_norm(last.X)
+                self.epoch_seconds_.append(time.perf_counter() - start)
+                self.n_epochs_ = epoch + 1
+                labels, predictions = self.predict_parts(source.held_out() if valid is None else valid.training())
+                losses = {}
+                if len(labels):
+                    score = self._metrics_of(labels, predictions, losses, "valid/loss")
+                    best_weights = self._track_valid(epoch, score, early_stopping, best_weights)
+                self._end_epoch(epoch, start, board, losses, on_epoch)
+                stopped = early_stopping and bool(self.valid_result_) and self._should_stop()
+                if checkpoints is not None:
+                    checkpoints.save(stopped)
+                if stopped:
+                    break
         if early_stopping and best_weights is not None:
             self._set_weights(best_weights)
         self.feature_dictionary_ = spec
@@ -499,13 +534,20 @@ class DeepFM(BaseEstimator):
         partial one included."""
         self._train_rows(X, y, self._epoch_order(len(X), epoch))
 
-    def _train_rows(self, X, y, order):
-        """Train on the rows of ``X`` (``FeatureArrays``) in the ``order`` given, in batches of ``batch_size``."""
+    def _train_rows(self, X, y, order, capacity=None):
+        """Train on the rows of ``X`` (``FeatureArrays``) in the ``order`` given, in batches of ``batch_size``.
+
+        ``capacity`` (stream training): the epoch kernel gets the arrays and the order zero-padded to that
+        many rows, so that chunks of any size run one compiled kernel (XLA compiles, and keeps, a kernel
+        per input shape: a shape per chunk made memory and time grow with the chunks)."""
         if self._graph.epoch_loop is not None:  # training_loop="graph"
             loop = self._graph.epoch_loop
             arrays = (X.Xi, X.Xv, y) + _flat(X)[2:]
-            self.session_.run(loop.run_epoch, {**dict(zip(loop.data, arrays)), loop.order: order,
-                                               loop.batch_size: self.batch_size})
+            feed = {loop.batch_size: self.batch_size}
+            if capacity is not None and max(len(y), len(order)) <= capacity:
+                arrays = tuple(_padded(a, capacity) for a in arrays)
+                feed[loop.n_rows], order = len(order), _padded(order, capacity)
+            self.session_.run(loop.run_epoch, {**feed, **dict(zip(loop.data, arrays)), loop.order: order})
             return
         g = self._graph
         keep_fm, keep_deep = np.asarray(self.dropout_fm, np.float32), np.asarray(self.dropout_deep, np.float32)
@@ -513,6 +555,34 @@ class DeepFM(BaseEstimator):
             rows = order[start:start + self.batch_size]
             self.session_.run(g.train_op, {**g.feed(X, rows), g.label: y[rows], g.dropout_keep_fm: keep_fm,
                                            g.dropout_keep_deep: keep_deep, g.train_phase: True})
+
+    def _calibrate_batch_norm(self, X):
+        """Set the batch-norm statistics to the population's as the network predicts (no dropout):
+        the mean and variance before each BN layer over up to ``BN_CALIBRATION_ROWS`` rows of ``X``
+        (``FeatureArrays``; a seeded sample of them when there are more), each run of rows normalised
+        by its own moments. Done after every epoch, before the validation rows are scored. The
+        training's moving averages start at 0 / 1, lag behind the weights and carry the dropout's
+        extra variance: predictions made with them come out biased (docs/performance.md)."""
+        moments = self._graph.bn_moments
+        if not moments or len(X) == 0 or self.batch_norm_statistics != "population":
+            return
+        if len(X) > BN_CALIBRATION_ROWS:
+            rows = np.random.default_rng([self.random_seed, len(X)]).choice(len(X), BN_CALIBRATION_ROWS, replace=False)
+            X = X.take(np.sort(rows))
+        first, second = [0.0] * len(moments), [0.0] * len(moments)
+        for start in range(0, len(X), self._run_rows()):
+            rows = slice(start, min(start + self._run_rows(), len(X)))
+            size = rows.stop - rows.start
+            for i, (mean, variance) in enumerate(self.session_.run(moments, self._graph.feed(X, rows))):
+                mean = mean.astype(np.float64)
+                first[i] = first[i] + size * mean
+                second[i] = second[i] + size * (variance.astype(np.float64) + mean ** 2)
+        values = {}
+        for i in range(len(moments)):
+            mean = first[i] / len(X)
+            values[f"bn_mean_{i}"] = mean.astype(np.float32)
+            values[f"bn_variance_{i}"] = np.maximum(second[i] / len(X) - mean ** 2, 0.0).astype(np.float32)
+        self._set_weights(values)
 
     def _check_finite(self, epoch):
         """Raise ``DivergenceError`` (and leave the model unfitted) when a weight is no longer finite."""
@@ -540,10 +610,18 @@ class DeepFM(BaseEstimator):
         for extra in range(REFIT_MAX_EPOCHS):
             self._train_epoch(X, y, self.n_epochs_ + extra)
             self._check_finite(self.n_epochs_ + extra)
+            self._calibrate_batch_norm(X)
             score = self._score(X, y)
             if abs(score - target) < 0.001 or self._better(score, target):
                 break
         self.refit_epochs_ = extra + 1
+
+    def _end_epoch(self, epoch, start, board, losses, on_epoch):
+        """After an epoch: print (``verbose``), write TensorBoard summaries, call ``on_epoch``."""
+        self._report(epoch, time.perf_counter() - start)
+        board.write(epoch, {**summaries.epoch_scalars(self, epoch), **losses})
+        if on_epoch is not None:
+            on_epoch(self, epoch)
 
     def _report(self, epoch, seconds):
         if not self.verbose or (epoch + 1) % int(self.verbose):
@@ -593,9 +671,15 @@ class DeepFM(BaseEstimator):
         X = self._check_X(Xi, Xv, Xs=Xs)
         return self._score(X, self._check_y(y, len(X), "y"))
 
-    def _score(self, X, y):
-        """The metric on validated ``FeatureArrays`` (the training loop's per-epoch scores)."""
-        return float(self._metric(y, self._predict_checked(X)))
+    def _score(self, X, y, losses=None, tag=None):
+        """The metric on validated ``FeatureArrays`` (the training loop's per-epoch scores); with
+        TensorBoard summaries, the loss of the same predictions goes to ``losses[tag]``."""
+        return self._metrics_of(y, self._predict_checked(X), losses, tag)
+
+    def _metrics_of(self, y, predictions, losses=None, tag=None):
+        if losses is not None and self.tensorboard_dir is not None:
+            losses[tag] = float(LOSSES[self.loss_type](y, predictions))
+        return float(self._metric(y, predictions))
 
     # ------------------------------------------------------------------ what the model learned
     def field_interactions(self, Xi, Xv, Xs=None):

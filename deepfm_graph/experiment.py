@@ -115,6 +115,8 @@ class Experiment:
     shuffle_window: int = DEFAULT_SHUFFLE_WINDOW  # with stream: see DeepFM.fit_stream
     checkpoint_dir: str = None  # with stream: DeepFM.fit_stream's checkpoints
     resume: bool = False
+    tensorboard_dir: str = None  # TensorBoard runs: here (one fit) or fold_<k>/ and final/ under it
+    bars: object = None  # progress.FitBars, or None
     fold_results: list = field(default_factory=list)
 
     def say(self, line):
@@ -148,12 +150,26 @@ class Experiment:
             raise ExperimentError(f"cannot hold out {frac:.0%} of {len(y)} rows: {err}") from None
         return [(np.sort(train), np.sort(valid))]
 
-    def fit(self, df, y, params):
-        """A FeatureSpec fitted on ``df`` and a model fitted on its arrays (``params`` as given)."""
+    def fit(self, df, y, params, run=None):
+        """A FeatureSpec fitted on ``df`` and an unfitted model for its arrays (``params`` as given;
+        ``run``: its TensorBoard subdirectory)."""
         spec = self.schema.feature_spec(list(df.columns))
         X = spec.fit_transform(df)
-        model = DeepFM(**params, feature_size=spec.feat_dim, field_size=spec.field_size)
+        model = DeepFM(**params, feature_size=spec.feat_dim, field_size=spec.field_size,
+                       tensorboard_dir=self._board(run))
         return spec, X, model
+
+    def _board(self, run):
+        if self.tensorboard_dir is None:
+            return None
+        return str(Path(self.tensorboard_dir) / run) if run else str(self.tensorboard_dir)
+
+    def _on_epoch(self, description, epochs):
+        return None if self.bars is None else self.bars.epochs(description, epochs)
+
+    def _fit_done(self):
+        if self.bars is not None:
+            self.bars.fit_done()
 
     def run(self):
         """Read, validate, fit the final model; returns it."""
@@ -185,8 +201,9 @@ class Experiment:
         else:
             epochs = max(1, int(round(np.mean([f.best_epoch + 1 for f in self.fold_results]))))
             self.say(f"final fit on all {len(df):,} rows for {epochs} epochs (the folds' mean best epoch count)")
-            spec, X, model = self.fit(df, y, {**self._fold_params, "epoch": epochs, "patience": None})
-            model.fit(X.Xi, X.Xv, y, Xs=X.Xs)
+            spec, X, model = self.fit(df, y, {**self._fold_params, "epoch": epochs, "patience": None}, "final")
+            model.fit(X.Xi, X.Xv, y, Xs=X.Xs, on_epoch=self._on_epoch("final fit", epochs))
+            self._fit_done()
             model.feature_dictionary_ = spec
             self._insight_rows = X
         self.seconds = time.perf_counter() - start
@@ -216,9 +233,11 @@ class Experiment:
         names = ", ".join(str(p) for p in self.train_files)
         self.say(f"train {names}: streamed in chunks of {self.chunk_rows:,} rows, {source.training_rows:,} training "
                  f"rows, task {self.schema.task}, label mean {label_mean:.4f}")
-        model = DeepFM(**self._fold_params, feature_size=spec.feat_dim).fit_stream(
+        model = DeepFM(**self._fold_params, feature_size=spec.feat_dim, tensorboard_dir=self._board(None)).fit_stream(
             source, valid, early_stopping=True, shuffle_window=self.shuffle_window,
-            checkpoint_dir=self.checkpoint_dir, resume=self.resume)
+            checkpoint_dir=self.checkpoint_dir, resume=self.resume,
+            on_epoch=self._on_epoch("streamed fit", self._fold_params["epoch"]))
+        self._fit_done()
         y, predictions, first = [], [], None
         for part in source.held_out() if valid is None else valid.training():  # by the kept (best epoch's) weights
             y.append(part.y)
@@ -240,12 +259,15 @@ class Experiment:
         (rows of the file ``valid_path``); its ``FoldResult``."""
         start = time.perf_counter()
         self.say(f"fold {k + 1}/{n_folds}: {len(train_df):,} training rows, {len(valid_df):,} validation rows")
-        spec, X, model = self.fit(train_df, y_train, self._fold_params)  # fitted on the training rows only
+        run = f"fold_{k + 1}" if self.folds else None
+        spec, X, model = self.fit(train_df, y_train, self._fold_params, run)  # fitted on the training rows only
         try:
             V = spec.transform(valid_df)
         except ValueError as err:  # the rows' index labels are the file's data rows
             raise ExperimentError(f"{valid_path}: {err}") from None
-        model.fit(X.Xi, X.Xv, y_train, V.Xi, V.Xv, y_valid, early_stopping=True, Xs=X.Xs, Xs_valid=V.Xs)
+        model.fit(X.Xi, X.Xv, y_train, V.Xi, V.Xv, y_valid, early_stopping=True, Xs=X.Xs, Xs_valid=V.Xs,
+                  on_epoch=self._on_epoch(f"fold {k + 1}/{n_folds}", self._fold_params["epoch"]))
+        self._fit_done()
         model.feature_dictionary_ = spec
         self._insight_rows = V  # what the field interactions are measured on
         pred = model.predict(V.Xi, V.Xv, V.Xs)

@@ -240,6 +240,7 @@ class Forward:
     y_deep: tf.Tensor  # N * D_last (None without use_deep)
     embedding_penalty: tf.Tensor  # sum of (v_f x_f)^2 / 2 over the batch (None without l2_reg_embedding)
     bn_updates: list  # moving-average update ops, to run with the training op only
+    bn_moments: list  # per deep layer, (mean, variance) of its batch before batch norm (training with BN only)
     valid_rows: tf.Tensor  # the batch is the first valid_rows rows; padding follows (training only)
     embeddings: tf.Tensor  # N * (F+S) * K: v_f x_f, and the pooled embedding of each sequence field
 
@@ -309,7 +310,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
     if train and cfg.l2_reg_embedding > 0:
         embedding_penalty = tf.nn.l2_loss(embeddings[:valid_rows])  # the batch's rows, without padding
 
-    bn_updates = []
+    bn_updates, bn_moments = [], []
     if cfg.use_deep:
         # Deep component: a_0 = concat_f(v_f x_f), a_{l+1} = act(BN(W_l a_l + b_l)), dropout on every input
         y_deep = dropout(tf.reshape(embeddings, [-1, F * K]), 2)  # N * (F*K)
@@ -323,6 +324,7 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
             y_deep = tf.matmul(y_deep, weight) + bias  # N * D_i
             if cfg.batch_norm and train:
                 y_deep, mean, variance = _batch_normalize(y_deep, w[f"bn_scale_{i}"], w[f"bn_offset_{i}"], valid_rows)
+                bn_moments.append((mean, variance))
                 decay = cfg.batch_norm_decay
                 for var, batch_value in zip((w[f"bn_mean_{i}"], w[f"bn_variance_{i}"]), (mean, variance)):
                     bn_updates.append(var.assign(var * decay + batch_value * (1.0 - decay)))
@@ -339,8 +341,8 @@ def forward(w, cfg, feat_index, feat_value, train, keep_fm=None, keep_deep=None,
         parts = ([y_first_order, y_second_order] if cfg.use_fm else []) + ([y_deep] if cfg.use_deep else [])
         concat_input = tf.concat(parts, axis=1)  # N * (F + K + D_last)
         logits = tf.squeeze(tf.matmul(concat_input, w["concat_projection"]), 1) + w["concat_bias"]
-    return Forward(logits, y_first_order, y_second_order, y_deep, embedding_penalty, bn_updates, valid_rows,
-                   embeddings)
+    return Forward(logits, y_first_order, y_second_order, y_deep, embedding_penalty, bn_updates, bn_moments,
+                   valid_rows, embeddings)
 
 
 def predictions(cfg, logits):
@@ -393,6 +395,8 @@ class EpochLoop:
     order: tf.Tensor
     batch_size: tf.Tensor
     run_epoch: tf.Tensor
+    n_rows: tf.Tensor  # int32 scalar, default -1: all of ``order``; else its first n_rows entries train (the
+    #                    rest is padding that gives the data and the order a fixed shape: one compilation)
 
 
 def sequence_placeholders(cfg, prefix=""):
@@ -409,9 +413,11 @@ def _epoch_loop(w, cfg, optimizer, global_step):
             *(t for pair in sequence_placeholders(cfg, "epoch_") for t in pair))
     order = tf.placeholder(tf.int32, [None], name="epoch_order")
     batch_size = tf.placeholder(tf.int32, [], name="epoch_batch_size")
+    n_rows = tf.placeholder_with_default(-1, [], name="epoch_rows")
 
-    def run_epoch(order, batch_size, *arrays):
-        n_rows, first_step = tf.size(order), global_step.read_value()
+    def run_epoch(order, batch_size, n_given, *arrays):
+        n_rows = tf.where(n_given < 0, tf.size(order), n_given)
+        first_step = global_step.read_value()
         batch_rows = tf.minimum(batch_size, n_rows)  # every full batch's rows
         if cfg.dense_embedding_gradient:  # a short last batch is padded with data row 0, left out of the loss
             order = tf.pad(order, [[0, batch_rows]])
@@ -432,7 +438,7 @@ def _epoch_loop(w, cfg, optimizer, global_step):
 
     if cfg.dense_embedding_gradient:  # XLA has no kernels for the sparse optimizer updates
         run_epoch = tf.function(run_epoch, autograph=False, jit_compile=True)
-    return EpochLoop(data, order, batch_size, run_epoch(order, batch_size, *data))
+    return EpochLoop(data, order, batch_size, run_epoch(order, batch_size, n_rows, *data), n_rows)
 
 
 @dataclass
@@ -458,6 +464,8 @@ class DeepFMGraph:
     init_op: tf.Operation
     weights_finite: tf.Tensor  # bool scalar: every weight (moving statistics included) is finite
     weight_setters: dict  # name -> (placeholder, assign op), to load numpy weights
+    bn_moments: list  # per deep layer, (mean, variance) before BN of the fed batch, BN by batch, no dropout
+
 
     def feed(self, arrays, rows=slice(None)):
         """The placeholders' feed for ``rows`` of ``arrays`` (``Xi``, ``Xv`` and ``Xs`` as in
@@ -505,6 +513,11 @@ def build_graph(cfg, training_loop="graph"):
             step_op = train_op(weights, cfg, optimizer, classic_forward(True), label, global_step)
         else:
             epoch_loop = _epoch_loop(weights, cfg, optimizer, global_step)
+        bn_moments = []
+        if cfg.batch_norm and cfg.use_deep:  # for the population statistics: the inference network, BN by batch
+            no_dropout = (1.0,) * (len(cfg.deep_layers) + 1)
+            bn_moments = forward(weights, cfg, feat_index, feat_value, True, (1.0, 1.0), no_dropout,
+                                 tf.constant(0, tf.int64), sequences=sequences).bn_moments
         init_op = tf.global_variables_initializer()
         weights_finite = tf.reduce_all(tf.stack([tf.reduce_all(tf.math.is_finite(v)) for v in weights.values()]),
                                        name="weights_finite")
@@ -514,4 +527,4 @@ def build_graph(cfg, training_loop="graph"):
             weight_setters[name] = (value, var.assign(value, read_value=False))
     return DeepFMGraph(graph, cfg, weights, feat_index, feat_value, sequences, label, keep_fm, keep_deep, train_phase,
                        global_step, infer_fwd, out, predict_out, step_op, epoch_loop, init_op, weights_finite,
-                       weight_setters)
+                       weight_setters, bn_moments)

@@ -14,6 +14,7 @@ target, fsynced, then renamed over it, so a crash mid-save leaves the previous s
 """
 import hashlib
 import json
+import os
 import platform
 import shutil
 from pathlib import Path
@@ -36,7 +37,7 @@ WEIGHTS_PREFIX = "weights"
 FITTED_ATTRIBUTES = ("feature_size_", "field_size_", "sequence_lengths_", "metric_name_", "greater_is_better_",
                      "n_epochs_", "best_epoch_", "train_result_", "valid_result_", "epoch_seconds_", "refit_epochs_")
 NAMED_CALLABLES = {"eval_metric": METRICS, "deep_layers_activation": G.ACTIVATIONS}
-RESUMABLE_CHANGES = ("epoch", "verbose")  # parameters that may differ when resuming
+RESUMABLE_CHANGES = ("epoch", "verbose", "tensorboard_dir")  # parameters that may differ when resuming
 _METADATA_KEYS = ("params", "tuple_params", "fitted", "weights", "feature_dictionary")
 _SESSION_ATTRIBUTES = ("session_", "graph_", "_graph", "_metric")
 
@@ -64,6 +65,7 @@ def encode_params(params):
         elif isinstance(value, tuple):
             tuples.append(name)
         value = value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+        value = os.fspath(value) if isinstance(value, os.PathLike) else value
         try:
             encoded[name] = json.loads(json.dumps(value))
         except (TypeError, ValueError):

@@ -198,14 +198,17 @@ class CVResults:
 
 
 def run_cv(train_df, test_df, models=tuple(MODELS), params=None, folds=DEFAULT_FOLDS,
-           seed=DEFAULT_PARAMS["random_seed"], numeric_cols=None, ignore_cols=None, progress=print):
+           seed=DEFAULT_PARAMS["random_seed"], numeric_cols=None, ignore_cols=None, progress=print,
+           tensorboard_dir=None, bars=None):
     """Cross-validate each of ``models`` (keys of :data:`MODELS`); return :class:`CVResults`.
 
     ``train_df``/``test_df`` are prepared frames (see :func:`read_inputs`); ``params`` the
     DeepFM parameters over :data:`DEFAULT_PARAMS` (``use_fm``/``use_deep`` are set per
     model); ``seed`` seeds the fold split; ``numeric_cols``/``ignore_cols`` default to the
     Porto roles. ``progress`` gets one line per fold and model; the estimator prints its
-    per-epoch line when ``params["verbose"]`` is set and ``progress`` is not None.
+    per-epoch line when ``params["verbose"]`` is set and ``progress`` is not None (and no ``bars``, a
+    ``progress.FitBars``, draw the epochs). ``tensorboard_dir``: TensorBoard runs in
+    ``<dir>/<Model>/fold_<k>``.
     Everything is checked before the first model trains (:class:`WorkflowError`).
     """
     params = {**DEFAULT_PARAMS, **(params or {})}
@@ -222,7 +225,7 @@ def run_cv(train_df, test_df, models=tuple(MODELS), params=None, folds=DEFAULT_F
     for key in models:
         name, use_fm, use_deep = MODELS[key]
         model_params = {**params, "use_fm": use_fm, "use_deep": use_deep,
-                        "verbose": params.get("verbose", True) if progress else False}
+                        "verbose": params.get("verbose", True) if progress and bars is None else False}
         results.models.append(ModelResult(name=name, params=model_params,
                                           curve_metric=resolve_metric(params["eval_metric"])[0],
                                           oof=np.zeros(len(train_df)), test=np.zeros(len(test_df))))
@@ -231,7 +234,13 @@ def run_cv(train_df, test_df, models=tuple(MODELS), params=None, folds=DEFAULT_F
         for result in results.models:
             say(f"{result.name} fold {i + 1}/{folds}: {len(train_index):,} training rows, "
                 f"{len(valid_index):,} validation rows")
-            fold, valid_pred, test_pred, result.last_model = _fit_fold(fold_data, result.params)
+            board = None if tensorboard_dir is None else str(Path(tensorboard_dir, result.name, f"fold_{i + 1}"))
+            on_epoch = None if bars is None else bars.epochs(f"{result.name} fold {i + 1}/{folds}",
+                                                             result.params["epoch"])
+            fold, valid_pred, test_pred, result.last_model = _fit_fold(fold_data, {**result.params,
+                                                                                   "tensorboard_dir": board}, on_epoch)
+            if bars is not None:
+                bars.fit_done()
             if result.last_model.use_fm and i == folds - 1:
                 result.interactions = result.last_model.field_interactions(*fold_data.valid[:2])
                 result.importance = result.last_model.field_importance(*fold_data.valid[:2])
@@ -275,12 +284,12 @@ def _encode_fold(train_df, test_df, train_index, valid_index, numeric_cols, igno
     return _FoldData(valid_index, features, train, valid, test, oov_valid, oov_test, time.perf_counter() - start)
 
 
-def _fit_fold(data, params):
+def _fit_fold(data, params, on_epoch=None):
     """Fit one model on one encoded fold; return its :class:`FoldResult`, validation and test predictions,
     and the fitted estimator (its dictionary bundled)."""
     start = time.perf_counter()
     model = DeepFM(**params, feature_size=data.features.feat_dim, field_size=data.features.field_size)
-    model.fit(*data.train, *data.valid)
+    model.fit(*data.train, *data.valid, on_epoch=on_epoch)
     model.feature_dictionary_ = data.features
     valid_pred, test_pred = model.predict(*data.valid[:2]), model.predict(*data.test)
     fold = FoldResult(valid_index=data.valid_index, features=data.features,

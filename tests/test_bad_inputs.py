@@ -24,6 +24,7 @@ import tensorflow.compat.v1 as tf
 from sklearn.exceptions import NotFittedError
 
 from deepfm_graph import DeepFM, serving
+from deepfm_graph.batches import FileSource
 from deepfm_graph.estimator import DivergenceError
 from deepfm_graph.features import (
     Categorical,
@@ -69,6 +70,15 @@ class World:
 
     def predict_csv(self, path, **kwargs):
         return serving.predict_csv(self.model, path, self.dir / "out.csv", **kwargs)
+
+    def criteo_schema(self):
+        return DatasetSchema.load(ROOT / "data" / "criteo" / "schema.json")
+
+    def stream_source(self):
+        """A fitted file source over the bundled Criteo-shaped sample."""
+        source = FileSource(self.criteo_schema(), ROOT / "data" / "criteo" / "test.tsv", chunk_rows=1_000)
+        source.fit_spec()
+        return source
 
     def fit(self, Xi=None, Xv=None, y=None, checkpoint_dir=None, resume=False, **params):
         """A tiny fit on 60 test rows (or the given arrays)."""
@@ -308,6 +318,16 @@ CASES = [
     Case("resume_with_other_data", lambda w: w.fit(Xi=w.Xi[:50], Xv=w.Xv[:50], y=np.arange(50) % 2,
                                                    checkpoint_dir=w.checkpoints, resume=True),
          ValueError, r"cannot resume .*data differ from the checkpoint's \(data_shapes"),
+    Case("batch_norm_statistics_unknown", lambda w: w.fit(batch_norm=1, batch_norm_statistics="ema"), ValueError,
+         r"batch_norm_statistics must be one of \('population', 'moving'\), got 'ema'"),
+    Case("tensorboard_dir_not_a_path", lambda w: w.fit(tensorboard_dir=5), TypeError,
+         "tensorboard_dir must be a directory path or None, got 5"),
+    Case("stream_shuffle_window_negative", lambda w: DeepFM().fit_stream(w.stream_source(), shuffle_window=-1),
+         ValueError, "shuffle_window must be an integer >= 0, got -1"),
+    Case("stream_resume_without_checkpoint_dir", lambda w: DeepFM().fit_stream(w.stream_source(), resume=True),
+         ValueError, "resume=True needs checkpoint_dir"),
+    Case("stream_glob_matching_nothing", lambda w: FileSource(w.criteo_schema(), str(w.dir / "none_*.tsv")),
+         ValueError, "no file matches"),
 ]
 
 

@@ -587,3 +587,14 @@ def test_deepfm_train_validates_on_a_separate_file(tmp_path):
     T = model.feature_dictionary_.transform(test)
     assert metrics["folds"][0]["metrics"]["auc"] == pytest.approx(
         roc_auc_score(schema.labels(test), model.predict(T.Xi, T.Xv, T.Xs)), abs=1e-9)
+
+
+@pytest.mark.slow
+def test_deepfm_train_writes_a_tensorboard_run_per_fold_and_the_final_fit(tmp_path):
+    criteo = ROOT / "data" / "criteo"
+    board = tmp_path / "board"
+    assert cli.train_main(["--train", str(criteo / "train.tsv"), "--schema", str(criteo / "schema.json"), "--out",
+                           str(tmp_path / "out"), "--folds", "2", "--epochs", "2", "--tensorboard", str(board),
+                           "--quiet"]) == 0
+    assert sorted(p.name for p in board.iterdir()) == ["final", "fold_1", "fold_2"]
+    assert all(len(list((board / run).glob("events.out.tfevents.*"))) == 1 for run in ("final", "fold_1", "fold_2"))
