@@ -18,6 +18,7 @@ import contextlib
 import json
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +119,7 @@ class Experiment:
     tensorboard_dir: str = None  # TensorBoard runs: here (one fit) or fold_<k>/ and final/ under it
     bars: object = None  # progress.FitBars, or None
     fold_results: list = field(default_factory=list)
+    alerts: list = field(default_factory=list)  # warnings for metrics.json (collapsed predictions)
 
     def say(self, line):
         if self.progress:
@@ -246,6 +248,7 @@ class Experiment:
         if not y:
             raise ExperimentError(f"no rows of {names} were held out for validation")
         y, predictions = np.concatenate(y), np.concatenate(predictions)
+        self._check_collapse(predictions, "streamed fit")
         self._insight_rows = first  # the field interactions, measured on the first validation chunk
         result = task_metrics(self.schema.task, y, predictions)
         self.fold_results.append(FoldResult(source.training_rows, len(y), int(model.best_epoch_), int(model.n_epochs_),
@@ -253,6 +256,13 @@ class Experiment:
         self.say("streamed: best epoch {}, {}".format(model.best_epoch_ + 1, ", ".join(
             f"{name} {value:.5f}" for name, value in result.items())))
         return model
+
+    def _check_collapse(self, predictions, where):
+        """Warn (and note for metrics.json) when the validation predictions are (nearly) constant."""
+        message = metrics.collapse_warning(predictions, where, self.params.get("learning_rate"))
+        if message:
+            self.alerts.append(message)
+            warnings.warn(message, stacklevel=3)
 
     def _fit_fold(self, train_df, y_train, valid_df, y_valid, k, n_folds, valid_path):
         """A spec and a model fitted on ``train_df`` (labels ``y_train``), early-stopped on ``valid_df``
@@ -271,6 +281,7 @@ class Experiment:
         model.feature_dictionary_ = spec
         self._insight_rows = V  # what the field interactions are measured on
         pred = model.predict(V.Xi, V.Xv, V.Xs)
+        self._check_collapse(pred, f"fold {k + 1}/{n_folds}")
         result = task_metrics(self.schema.task, y_valid, pred)
         if self.group_col:
             if self.group_col not in valid_df.columns:
@@ -324,7 +335,8 @@ class Experiment:
                 "test": None if self.test_path is None else str(self.test_path), "validation": validation,
                 "eval_metric": TASKS[self.schema.task][1], "valid_mean": mean, "folds": folds,
                 "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
-                "schema": self.schema.to_dict(), "seconds": self.seconds, "deepfm_graph": __version__}
+                "schema": self.schema.to_dict(), "seconds": self.seconds, "warnings": list(self.alerts),
+                "deepfm_graph": __version__}
 
 
 def write_outputs(experiment, model, out_dir):

@@ -70,6 +70,23 @@ def mae(actual, pred):
     return float(np.mean(np.abs(actual - pred)))
 
 
+def collapsed(pred, distinct=3):
+    """Whether the predictions ``pred`` (N >= 10) take fewer than ``distinct`` different values (to 1e-6):
+    a model saying the same (or only 0 and 1) for every row has collapsed, as a too high learning rate
+    makes it."""
+    pred = np.asarray(pred, dtype=np.float64)
+    return len(pred) >= 10 and np.unique(np.round(pred, 6)).size < distinct
+
+
+def collapse_warning(pred, where, learning_rate):
+    """The warning text for collapsed predictions ``pred`` (see ``collapsed``), or None."""
+    if not collapsed(pred):
+        return None
+    values = ", ".join(f"{v:g}" for v in np.unique(np.round(np.asarray(pred, np.float64), 6)))
+    return (f"{where}: the predictions have collapsed to {values} for every row; the model learned nothing "
+            f"usable (lower learning_rate, now {learning_rate!r})")
+
+
 METRICS = {"gini_norm": gini_norm, "gini": gini, "auc": auc, "logloss": logloss, "rmse": rmse, "mae": mae}
 GREATER_IS_BETTER = {"gini_norm": True, "gini": True, "auc": True, "logloss": False, "rmse": False, "mae": False}
 

@@ -19,6 +19,7 @@ import json
 import numbers
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from .checks import native
 from .estimator import DeepFM
 from .features import DataParser, FeatureDictionary, feature_fields
 from .jsonfiles import read_json_object
-from .metrics import GREATER_IS_BETTER, gini_norm, resolve_metric
+from .metrics import GREATER_IS_BETTER, collapse_warning, gini_norm, resolve_metric
 from .params import CLASSIC_PARAMS, PORTO_FOLDS, PORTO_MODELS, merge
 from .plots import plot_interactions, plot_learning_curves
 from .porto import ID_COL, LABEL_COL, MISSING_VALUE, add_engineered_features, column_roles, read_porto_csv
@@ -166,6 +167,7 @@ class ModelResult:
     last_model: object = None  # the estimator of the last fold, its dictionary bundled
     interactions: np.ndarray = None  # FM models: the last fold's field interactions on its validation rows
     importance: np.ndarray = None  # ... and field importance
+    warnings: list = field(default_factory=list)  # collapsed predictions, per fold
 
     @property
     def fold_gini(self):
@@ -244,6 +246,11 @@ def run_cv(train_df, test_df, models=tuple(MODELS), params=None, folds=DEFAULT_F
             if result.last_model.use_fm and i == folds - 1:
                 result.interactions = result.last_model.field_interactions(*fold_data.valid[:2])
                 result.importance = result.last_model.field_importance(*fold_data.valid[:2])
+            message = collapse_warning(valid_pred, f"{result.name} fold {i + 1}/{folds}",
+                                       result.params["learning_rate"])
+            if message:
+                result.warnings.append(message)
+                warnings.warn(message, stacklevel=2)
             result.oof[valid_index] = valid_pred
             result.test += test_pred / folds
             result.folds.append(fold)
@@ -338,6 +345,7 @@ def metrics_summary(results, inputs=None):
     for result in results.models:
         models[result.name] = {
             "cv_gini_mean": result.cv_mean,
+            "warnings": list(result.warnings),
             "cv_gini_std": result.cv_std,
             "fold_gini": result.fold_gini.tolist(),
             "oof_gini": float(gini_norm(results.train_target, result.oof)),

@@ -598,3 +598,15 @@ def test_deepfm_train_writes_a_tensorboard_run_per_fold_and_the_final_fit(tmp_pa
                            "--quiet"]) == 0
     assert sorted(p.name for p in board.iterdir()) == ["final", "fold_1", "fold_2"]
     assert all(len(list((board / run).glob("events.out.tfevents.*"))) == 1 for run in ("final", "fold_1", "fold_2"))
+
+
+@pytest.mark.slow
+def test_deepfm_train_says_when_the_predictions_collapse(tmp_path):
+    criteo = ROOT / "data" / "criteo"
+    (tmp_path / "p.json").write_text('{"learning_rate": 10.0}')
+    with pytest.warns(UserWarning, match="collapsed to 0, 1"):
+        assert cli.train_main(["--train", str(criteo / "train.tsv"), "--schema", str(criteo / "schema.json"), "--out",
+                               str(tmp_path / "out"), "--epochs", "2", "--params", str(tmp_path / "p.json"),
+                               "--quiet"]) == 0
+    warnings = json.loads((tmp_path / "out" / "metrics.json").read_text())["warnings"]
+    assert len(warnings) == 1 and warnings[0].startswith("fold 1/1: the predictions have collapsed")

@@ -277,3 +277,14 @@ def test_ranking_metrics_reject_bad_input(fn):
     with pytest.raises(ValueError, match="no group has a relevant item"):
         fn(**dict(ok, relevant=[0, 0, 0]))
     assert fn(**ok, k=np.int64(2)) is not None  # numpy ints are fine
+
+
+def test_collapsed_predictions_are_told_apart_from_a_working_model():
+    from deepfm_graph.metrics import collapse_warning, collapsed
+
+    rng = np.random.default_rng(0)
+    assert collapsed(np.full(50, 0.2)) and collapsed(rng.integers(0, 2, 50).astype(float))  # constant; only 0 and 1
+    assert not collapsed(rng.random(50)) and not collapsed(np.full(5, 0.2))  # a real model; too few rows to say
+    message = collapse_warning(np.r_[np.zeros(20), np.ones(20)], "fold 1/3", 1000.0)
+    assert "collapsed to 0, 1" in message and "learning_rate, now 1000.0" in message
+    assert collapse_warning(rng.random(50), "fold 1/3", 0.001) is None
