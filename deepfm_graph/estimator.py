@@ -3,7 +3,6 @@
 Accepts the classic reference's parameter dict unchanged, validates everything at
 ``fit``, trains in an explicit ``Session`` loop and records per-epoch metrics.
 """
-import functools
 import os
 import time
 import warnings
@@ -19,7 +18,7 @@ from . import persistence, serving, summaries
 from .batches import Part, window_steps
 from .checks import is_int, is_real
 from .features.spec import FeatureArrays
-from .metrics import logloss, resolve_metric
+from .metrics import logloss, resolve_metric, rmse
 from .params import DEFAULT_SHUFFLE_WINDOW
 
 # Predicting: PREDICT_THREADS concurrent session.run calls of up to PREDICT_BATCH_SIZE rows each and
@@ -34,7 +33,7 @@ REFIT_MAX_EPOCHS = 100  # the reference's cap when refitting on train + valid
 BATCH_NORM_STATISTICS = ("population", "moving")
 ROW_BUCKET = 1 << 16  # stream training pads each step's arrays to a multiple of this many rows
 BN_CALIBRATION_ROWS = 65_536  # training rows the batch-norm population statistics are measured on (8 runs)
-LOSSES = {"logloss": logloss, "mse": lambda y, p: float(np.mean((np.asarray(y, np.float64) - p) ** 2))}
+LOSSES = {"logloss": logloss, "mse": lambda y, p: rmse(y, p) ** 2}
 
 
 class DivergenceError(ValueError):
@@ -331,12 +330,13 @@ class DeepFM(BaseEstimator):
             checkpoints = persistence.TrainingCheckpoints(self, checkpoint_dir, persistence.data_identity(data),
                                                           early_stopping)
             stopped, best_weights = checkpoints.start(resume)
+        calibration = self._calibration_rows(train)
         with summaries.open_summaries(self.tensorboard_dir, self) as board:
             for epoch in range(len(self.epoch_seconds_), 0 if stopped else self.epoch):
                 start, losses = time.perf_counter(), {}
                 self._train_epoch(train, y, epoch)
                 self._check_finite(epoch)
-                self._calibrate_batch_norm(train)
+                self._calibrate_batch_norm(calibration)
                 self.epoch_seconds_.append(time.perf_counter() - start)
                 self.n_epochs_ = epoch + 1
                 if self.eval_train:
@@ -416,7 +416,7 @@ class DeepFM(BaseEstimator):
                 position, start = None, time.perf_counter() - seconds
                 shuffle = [self.random_seed, epoch] if epoch > 0 and source.shuffles_chunks() else None
                 steps = window_steps(source.training(shuffle, chunks), shuffle_window, self.batch_size,
-                                     functools.partial(self._stream_order, epoch), chunks,
+                                     lambda n, k, epoch=epoch: self._chunk_order(n, epoch, k), chunks,
                                      None if carry is None else Part.from_dict(carry))
                 last = None
                 for step in steps:
@@ -526,9 +526,6 @@ class DeepFM(BaseEstimator):
             return self._epoch_order(n_rows, epoch)
         return np.random.default_rng([self.random_seed, epoch, chunk]).permutation(n_rows).astype(np.int32)
 
-    def _stream_order(self, epoch, n_rows, chunk):
-        return self._chunk_order(n_rows, epoch, chunk)
-
     def _train_epoch(self, X, y, epoch):
         """One pass over ``X`` (``FeatureArrays``) in shuffled batches of ``batch_size``, the last
         partial one included."""
@@ -556,6 +553,13 @@ class DeepFM(BaseEstimator):
             self.session_.run(g.train_op, {**g.feed(X, rows), g.label: y[rows], g.dropout_keep_fm: keep_fm,
                                            g.dropout_keep_deep: keep_deep, g.train_phase: True})
 
+    def _calibration_rows(self, X):
+        """``X``, or a seeded sample of ``BN_CALIBRATION_ROWS`` of its rows when it has more."""
+        if len(X) <= BN_CALIBRATION_ROWS or not self._graph.bn_moments:
+            return X
+        rows = np.random.default_rng([self.random_seed, len(X)]).choice(len(X), BN_CALIBRATION_ROWS, replace=False)
+        return X.take(np.sort(rows))
+
     def _calibrate_batch_norm(self, X):
         """Set the batch-norm statistics to the population's as the network predicts (no dropout):
         the mean and variance before each BN layer over up to ``BN_CALIBRATION_ROWS`` rows of ``X``
@@ -566,9 +570,7 @@ class DeepFM(BaseEstimator):
         moments = self._graph.bn_moments
         if not moments or len(X) == 0 or self.batch_norm_statistics != "population":
             return
-        if len(X) > BN_CALIBRATION_ROWS:
-            rows = np.random.default_rng([self.random_seed, len(X)]).choice(len(X), BN_CALIBRATION_ROWS, replace=False)
-            X = X.take(np.sort(rows))
+        X = self._calibration_rows(X)
         first, second = [0.0] * len(moments), [0.0] * len(moments)
         for start in range(0, len(X), self._run_rows()):
             rows = slice(start, min(start + self._run_rows(), len(X)))
@@ -607,10 +609,11 @@ class DeepFM(BaseEstimator):
         target = self.train_result_[self.best_epoch_] if self.eval_train else None
         if target is None:
             raise ValueError("refit needs eval_train=True: it stops on the best epoch's training score")
+        calibration = self._calibration_rows(X)
         for extra in range(REFIT_MAX_EPOCHS):
             self._train_epoch(X, y, self.n_epochs_ + extra)
             self._check_finite(self.n_epochs_ + extra)
-            self._calibrate_batch_norm(X)
+            self._calibrate_batch_norm(calibration)
             score = self._score(X, y)
             if abs(score - target) < 0.001 or self._better(score, target):
                 break

@@ -466,7 +466,6 @@ class DeepFMGraph:
     weight_setters: dict  # name -> (placeholder, assign op), to load numpy weights
     bn_moments: list  # per deep layer, (mean, variance) before BN of the fed batch, BN by batch, no dropout
 
-
     def feed(self, arrays, rows=slice(None)):
         """The placeholders' feed for ``rows`` of ``arrays`` (``Xi``, ``Xv`` and ``Xs`` as in
         ``features.FeatureArrays``)."""
